@@ -1,0 +1,78 @@
+// One interface for every way the lab gets its machines (QEMU directly, libvirt, Vagrant).
+// The engine only talks to this; a factory picks the implementation from the spec.
+
+import type { ProviderName } from '../spec/cluster-spec.ts';
+
+export type VmState = 'absent' | 'stopped' | 'starting' | 'running' | 'failed';
+
+export interface SshEndpoint {
+  host: string;
+  port: number;
+  user: string;
+}
+
+export interface ProviderProgress {
+  node?: string;
+  /** Short machine-readable phase, e.g. `probe-kvm`, `create-overlay`, `boot`, `destroy`. */
+  phase: string;
+  message: string;
+  /** 0..1 when known. */
+  fraction?: number;
+}
+
+export interface NodeStatus {
+  node: string;
+  state: VmState;
+  pid?: number;
+  detail?: string;
+}
+
+export interface PreflightReport {
+  /** The acceleration the provider will use, e.g. `kvm` or `tcg`. */
+  acceleration?: string;
+  warnings: string[];
+}
+
+/** A failure a person can act on: what failed, on which node, the command and the end of its output. */
+export class ProviderError extends Error {
+  readonly node?: string;
+  readonly command?: string;
+  readonly output?: string;
+  readonly hint?: string;
+
+  constructor(message: string, details: { node?: string; command?: string; output?: string; hint?: string; cause?: unknown } = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'ProviderError';
+    this.node = details.node;
+    this.command = details.command;
+    this.output = details.output;
+    this.hint = details.hint;
+  }
+
+  /** The full text for a terminal or the UI. */
+  describe(): string {
+    const lines = [this.message];
+    if (this.node) lines.push(`  node: ${this.node}`);
+    if (this.command) lines.push(`  command: ${this.command}`);
+    if (this.output) lines.push('  last output:', ...this.output.trimEnd().split('\n').map((l) => `    ${l}`));
+    if (this.hint) lines.push(`  what to do: ${this.hint}`);
+    return lines.join('\n');
+  }
+}
+
+export interface Provider {
+  readonly name: ProviderName;
+  /** Checks the host can run this provider; throws ProviderError with a hint when it cannot. */
+  preflight(): Promise<PreflightReport>;
+  /** Creates (if needed) and starts the given nodes, or all nodes of the plan. Idempotent. */
+  create(nodes?: string[]): Promise<void>;
+  start(nodes?: string[]): Promise<void>;
+  stop(nodes?: string[]): Promise<void>;
+  /** Removes every VM, disk, network device and process of the lab. Idempotent. */
+  destroy(): Promise<void>;
+  status(): Promise<NodeStatus[]>;
+  sshEndpoint(node: string): SshEndpoint;
+  /** The last lines of the node's serial console, for errors about nodes that never came up. */
+  consoleTail(node: string, lines?: number): Promise<string>;
+  onProgress(listener: (event: ProviderProgress) => void): () => void;
+}

@@ -1,0 +1,110 @@
+// The cluster spec: what a user writes in hardway-lab.yaml, and the fully resolved form the rest of
+// the engine works from. Parsing and validation live in parse-spec.ts.
+
+export const ROLES = ['lb', 'controller', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PROVIDERS = ['qemu', 'libvirt', 'vagrant'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export const PRESETS = ['ha', 'minimal', 'classic'] as const;
+export type PresetName = (typeof PRESETS)[number];
+
+export const KEY_ALGORITHMS = ['ecdsa-p256', 'rsa-2048'] as const;
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+
+export interface RoleSpec {
+  count: number;
+  cpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+  /** Explicit node names; when absent, names are `lb`, `controller-N`, `worker-N`. */
+  names?: string[];
+}
+
+export interface ImageSpec {
+  /**
+   * `builder`: the Debian image made by `hardway-lab image build` (default, offline).
+   * `file`: a qcow2 image plus kernel and initrd (or a cloud image) at the given paths.
+   * `box`: a Vagrant box by name (vagrant provider).
+   */
+  source: 'builder' | 'file' | 'box';
+  path?: string;
+  kernel?: string;
+  initrd?: string;
+  box?: string;
+}
+
+export interface NetworkSpec {
+  nodeSubnet: string;
+  podCidr: string;
+  serviceCidr: string;
+  clusterDomain: string;
+}
+
+export interface VersionsSpec {
+  kubernetes: string;
+  etcd: string;
+  containerd: string;
+  runc: string;
+  cniPlugins: string;
+  coredns: string;
+}
+
+export interface ClusterSpec {
+  name: string;
+  preset: PresetName;
+  provider: ProviderName;
+  image: ImageSpec;
+  nodes: Record<Role, RoleSpec>;
+  network: NetworkSpec;
+  versions: VersionsSpec;
+  pki: { keyAlgorithm: KeyAlgorithm };
+}
+
+const LB: RoleSpec = { count: 1, cpus: 1, memoryMiB: 512, diskGiB: 10 };
+const CONTROLLER: RoleSpec = { count: 3, cpus: 2, memoryMiB: 2048, diskGiB: 20 };
+const WORKER: RoleSpec = { count: 2, cpus: 2, memoryMiB: 2048, diskGiB: 20 };
+
+/** Node counts per preset; everything else comes from the defaults below. */
+export const PRESET_COUNTS: Record<PresetName, Record<Role, number>> = {
+  ha: { lb: 1, controller: 3, worker: 2 },
+  minimal: { lb: 0, controller: 1, worker: 1 },
+  classic: { lb: 1, controller: 2, worker: 2 },
+};
+
+export const DEFAULT_NETWORK: NetworkSpec = {
+  nodeSubnet: '10.240.0.0/24',
+  podCidr: '10.200.0.0/16',
+  serviceCidr: '10.32.0.0/24',
+  clusterDomain: 'cluster.local',
+};
+
+export const DEFAULT_VERSIONS: VersionsSpec = {
+  kubernetes: '1.32.3',
+  etcd: '3.5.17',
+  containerd: '2.0.4',
+  runc: '1.2.6',
+  cniPlugins: '1.6.2',
+  coredns: '1.12.0',
+};
+
+export function presetSpec(preset: PresetName, name = 'hardway'): ClusterSpec {
+  const counts = PRESET_COUNTS[preset];
+  return {
+    name,
+    preset,
+    provider: 'qemu',
+    image: { source: 'builder' },
+    nodes: {
+      lb: { ...LB, count: counts.lb },
+      controller: { ...CONTROLLER, count: counts.controller },
+      worker: { ...WORKER, count: counts.worker },
+    },
+    network: { ...DEFAULT_NETWORK },
+    versions: { ...DEFAULT_VERSIONS },
+    pki: { keyAlgorithm: 'ecdsa-p256' },
+  };
+}
+
+export const SPEC_FILE_NAME = 'hardway-lab.yaml';
