@@ -1,0 +1,159 @@
+// `hardway-lab`: the command-line face of the lab engine.
+// Exit codes: 0 ok, 1 a failure while doing the work, 2 bad input (message and fix on stderr).
+
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { SpecError, defaultSpecText, formatIssue } from '../spec/parse-spec.ts';
+import { PRESETS } from '../spec/cluster-spec.ts';
+import { loadLabContext, UsageError, type LabContext } from './lab-context.ts';
+import { formatPlan } from './format-plan.ts';
+import { ensurePki } from '../pki/ensure-pki.ts';
+import { renderLab } from '../render/render-lab.ts';
+import { ProviderError } from '../providers/provider.ts';
+import { defaultLabDir, labPaths } from '../lab/lab-dir.ts';
+
+export const USAGE = `hardway-lab — Kubernetes the hard way, on local VMs, with a checker for every step
+
+Usage: hardway-lab <command> [options]
+
+Commands:
+  init                 write the default cluster spec (hardway-lab.yaml) into the lab
+  plan [--json]        print the plan: nodes, addresses, certificates, files per node
+  pki [--rotate]       create the lab's CA and certificates (kept on re-run unless --rotate)
+  render               write every hard-way file (kubeconfigs, units, configs) into the lab
+  help                 show this help
+
+Options:
+  --lab DIR            the lab directory (default: $HARDWAY_LAB_DIR or ~/.local/share/hardway-lab/labs/<name>)
+  --spec FILE          the cluster spec to use (default: the lab's hardway-lab.yaml, else the built-in ha preset)
+  --preset NAME        with init: ${PRESETS.join(', ')}
+  --force              with init: overwrite an existing spec
+`;
+
+const OPTIONS = {
+  lab: { type: 'string' },
+  spec: { type: 'string' },
+  json: { type: 'boolean' },
+  rotate: { type: 'boolean' },
+  preset: { type: 'string' },
+  force: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies ParseArgsConfig['options'];
+
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const processIo: CliIo = {
+  out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+};
+
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  try {
+    const { values, positionals } = parseCommandLine(argv);
+    const command = positionals[0] ?? 'help';
+    if (values.help || command === 'help') {
+      io.out(USAGE);
+      return 0;
+    }
+    const context = () => {
+      const ctx = loadLabContext({ lab: values.lab, spec: values.spec });
+      for (const warning of ctx.warnings) io.err(formatIssue(warning));
+      return ctx;
+    };
+    switch (command) {
+      case 'init':
+        return await initCommand(values, io);
+      case 'plan': {
+        const ctx = context();
+        io.out(values.json ? JSON.stringify(ctx.plan, null, 2) : formatPlan(ctx.plan));
+        return 0;
+      }
+      case 'pki': {
+        const ctx = context();
+        await saveSpec(ctx);
+        const result = await ensurePki(ctx.plan, ctx.paths, { algorithm: ctx.spec.pki.keyAlgorithm, rotate: values.rotate });
+        io.out(
+          `PKI in ${ctx.paths.pki}: ${result.created.length} created${result.created.length ? ` (${result.created.join(', ')})` : ''}, ${result.kept.length} kept`,
+        );
+        return 0;
+      }
+      case 'render': {
+        const ctx = context();
+        await saveSpec(ctx);
+        const pki = await ensurePki(ctx.plan, ctx.paths, { algorithm: ctx.spec.pki.keyAlgorithm });
+        if (pki.created.length) io.out(`PKI: created ${pki.created.join(', ')}`);
+        const result = await renderLab(ctx.plan, ctx.paths);
+        io.out(`Rendered ${result.files.length} files for ${ctx.plan.nodes.length} nodes into ${ctx.paths.nodes} (admin kubeconfig: ${ctx.paths.kubeconfigs})`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command "${command}"`, 'run `hardway-lab help` for the list of commands.');
+    }
+  } catch (error) {
+    return reportError(error, io);
+  }
+}
+
+function parseCommandLine(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message, 'run `hardway-lab help` for the options.');
+  }
+}
+
+async function initCommand(values: { lab?: string; spec?: string; preset?: string; force?: boolean }, io: CliIo): Promise<number> {
+  let text = defaultSpecText();
+  if (values.preset) {
+    if (!(PRESETS as readonly string[]).includes(values.preset)) {
+      throw new UsageError(`unknown preset "${values.preset}"`, `use one of: ${PRESETS.join(', ')}.`);
+    }
+    text = text.replace(/^preset: \w+/m, `preset: ${values.preset}`);
+  }
+  const target = values.spec ?? labPaths(values.lab ?? defaultLabDir()).spec;
+  if (existsSync(target) && !values.force) {
+    throw new UsageError(`${target} already exists`, 'edit it, or pass --force to overwrite it with the default.');
+  }
+  await mkdir(dirname(target), { recursive: true });
+  await writeFile(target, text, { mode: 0o644 });
+  // Validate what was written with the same rules as every other command.
+  loadLabContext({ lab: values.lab, spec: target });
+  io.out(`Wrote ${target}. Next: \`hardway-lab plan${values.lab ? ` --lab ${values.lab}` : ''}\`.`);
+  return 0;
+}
+
+/** Keeps the spec a lab was made from inside the lab, so later commands use the same one. */
+async function saveSpec(ctx: LabContext): Promise<void> {
+  if (ctx.specSource === ctx.paths.spec) return;
+  if (existsSync(ctx.paths.spec)) {
+    throw new UsageError(
+      `the lab ${ctx.paths.root} already has its own spec, but ${ctx.specSource} was given`,
+      `drop --spec to use the lab's spec, edit ${ctx.paths.spec}, or use another --lab.`,
+    );
+  }
+  await mkdir(ctx.paths.root, { recursive: true });
+  await writeFile(ctx.paths.spec, ctx.specText, { mode: 0o644 });
+}
+
+function reportError(error: unknown, io: CliIo): number {
+  if (error instanceof SpecError) {
+    io.err(error.message);
+    return 2;
+  }
+  if (error instanceof UsageError) {
+    io.err(`hardway-lab: ${error.message}${error.hint ? `\n  fix: ${error.hint}` : ''}`);
+    return 2;
+  }
+  if (error instanceof ProviderError) {
+    io.err(`hardway-lab: ${error.describe()}`);
+    return 1;
+  }
+  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  io.err(`hardway-lab: ${message}`);
+  return 1;
+}
