@@ -4,7 +4,7 @@
 
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import type { KeyAlgorithm } from '../spec/cluster-spec.ts';
-import { crypto } from './x509.ts';
+import { webCrypto } from './x509.ts';
 import { decodePem, encodePem } from './pem.ts';
 
 const GENERATE: Record<KeyAlgorithm, EcKeyGenParams | RsaHashedKeyGenParams> = {
@@ -23,15 +23,15 @@ export function signingAlgorithm(algorithm: KeyAlgorithm): Algorithm | EcdsaPara
 }
 
 export async function generateKeyPair(algorithm: KeyAlgorithm): Promise<CryptoKeyPair> {
-  return (await crypto.subtle.generateKey(GENERATE[algorithm], true, ['sign', 'verify'])) as CryptoKeyPair;
+  return (await webCrypto.subtle.generateKey(GENERATE[algorithm], true, ['sign', 'verify'])) as CryptoKeyPair;
 }
 
 export async function privateKeyPem(key: CryptoKey): Promise<string> {
-  return encodePem('PRIVATE KEY', await crypto.subtle.exportKey('pkcs8', key));
+  return encodePem('PRIVATE KEY', await webCrypto.subtle.exportKey('pkcs8', key));
 }
 
 export async function publicKeyPem(key: CryptoKey): Promise<string> {
-  return encodePem('PUBLIC KEY', await crypto.subtle.exportKey('spki', key));
+  return encodePem('PUBLIC KEY', await webCrypto.subtle.exportKey('spki', key));
 }
 
 /**
@@ -75,6 +75,6 @@ export async function importSigningKey(privateKey: KeyObject, source: string): P
     throw new Error(`${source}: a ${algorithm} key cannot sign lab certificates; use ecdsa-p256 or rsa-2048`);
   }
   const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' });
-  const key = await crypto.subtle.importKey('pkcs8', pkcs8, IMPORT[algorithm], false, ['sign']);
+  const key = await webCrypto.subtle.importKey('pkcs8', pkcs8, IMPORT[algorithm], false, ['sign']);
   return { key, algorithm };
 }

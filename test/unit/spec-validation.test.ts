@@ -53,9 +53,9 @@ const BAD_SPECS: BadSpec[] = [
   },
   {
     name: 'more nodes than the subnet holds',
-    yaml: 'network:\n  nodeSubnet: 10.240.0.0/27\n',
+    yaml: 'network:\n  nodeSubnet: 10.240.0.0/28\n',
     path: 'network.nodeSubnet',
-    message: /10\.240\.0\.0\/27 holds 30 host addresses, too few for 6 nodes/,
+    message: /10\.240\.0\.0\/28 holds 14 host addresses, too few for 6 nodes/,
     hint: /use a larger subnet/,
   },
   {
