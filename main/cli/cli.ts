@@ -80,6 +80,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         io.out(
           `PKI in ${ctx.paths.pki}: ${result.created.length} created${result.created.length ? ` (${result.created.join(', ')})` : ''}, ${result.kept.length} kept`,
         );
+        for (const { id, reason } of result.reissued ?? []) io.out(`  re-issued ${id}: ${reason}`);
         return 0;
       }
       case 'render': {

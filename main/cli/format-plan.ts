@@ -50,12 +50,12 @@ export function formatPlan(plan: Plan): string {
   out.push('Certificates:');
   out.push(
     formatTable(
-      ['ID', 'SUBJECT', 'SANS', 'USAGE'],
+      ['ID', 'SUBJECT', 'USAGE', 'SANS'],
       plan.certificates.map((c) => [
         c.id,
         c.kind === 'keypair' ? '(key pair)' : `CN=${c.commonName}${c.organization ? `, O=${c.organization}` : ''}`,
-        [...c.dnsNames, ...c.ipAddresses].join(',') || '-',
         c.kind === 'ca' ? 'CA' : c.usages.join('+') || '-',
+        [...c.dnsNames, ...c.ipAddresses].join(',') || '-',
       ]),
     )
       .split('\n')

@@ -100,7 +100,7 @@ test('cli: plan prints a table and --json the same plan as data', async () => {
   const io = { out: (t: string) => out.push(t), err: () => {} };
   assert.equal(await main(['plan', '--lab', lab], io), 0);
   assert.match(out.join(''), /controller-2\s+controller\s+10\.240\.0\.13/);
-  assert.match(out.join(''), /etcd-controller-0\s+CN=etcd-controller-0\s+controller-0,localhost,10\.240\.0\.11,127\.0\.0\.1\s+serverAuth\+clientAuth/);
+  assert.match(out.join(''), /etcd-controller-0\s+CN=etcd-controller-0\s+serverAuth\+clientAuth\s+controller-0,localhost,10\.240\.0\.11,127\.0\.0\.1/);
   out.length = 0;
   assert.equal(await main(['plan', '--json', '--lab', lab], io), 0);
   const plan = JSON.parse(out.join(''));
