@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
+import { generateOpenSshEd25519 } from './openssh-ed25519-key.ts';
 
 const { utils } = ssh2;
 
@@ -25,8 +26,7 @@ export async function ensureLabSshKey(sshDir: string): Promise<LabSshKey> {
 
   let privateKey = await readIfExists(privateKeyPath);
   if (!privateKey) {
-    const pair = utils.generateKeyPairSync('ed25519', { comment: KEY_COMMENT });
-    await createExclusively(privateKeyPath, pair.private);
+    await createExclusively(privateKeyPath, generateOpenSshEd25519(KEY_COMMENT).privateKey);
     // Another process may have won the race; whatever is on disk now is the lab's key.
     privateKey = await readFile(privateKeyPath);
   }

@@ -108,3 +108,21 @@ export class SshUnreachableError extends Error {
     this.reason = details.reason;
   }
 }
+
+/** A file could not be placed on a node over SFTP. */
+export class SshUploadError extends Error {
+  readonly node: string;
+  readonly remotePath: string;
+
+  constructor(node: string, remotePath: string, step: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(
+      `Uploading ${remotePath} to node ${node} failed while ${step}: ${reason}\n` +
+        '  what to do: check the node has free disk space (`df -h`) and that the parent path is a directory.',
+      { cause },
+    );
+    this.name = 'SshUploadError';
+    this.node = node;
+    this.remotePath = remotePath;
+  }
+}
