@@ -13,6 +13,19 @@ import { ensurePki } from '../pki/ensure-pki.ts';
 import { renderLab } from '../render/render-lab.ts';
 import { ProviderError } from '../providers/provider.ts';
 import { defaultLabDir, labPaths } from '../lab/lab-dir.ts';
+import { startServer } from '../server/serve.ts';
+import { HostKeyPins } from '../ssh/host-key-pins.ts';
+import { hostKeyPinsFile } from '../lab/lab-runtime.ts';
+import {
+  checkCommand,
+  destroyCommand,
+  imageBuildCommand,
+  interruptSignal,
+  sshCommand,
+  statusCommand,
+  upCommand,
+  upVmsOnly,
+} from './lab-commands.ts';
 
 export const USAGE = `hardway-lab — Kubernetes the hard way, on local VMs, with a checker for every step
 
@@ -23,6 +36,17 @@ Commands:
   plan [--json]        print the plan: nodes, addresses, certificates, files per node
   pki [--rotate]       create the lab's CA and certificates (kept on re-run unless --rotate)
   render               write every hard-way file (kubeconfigs, units, configs) into the lab
+  image build          build the Debian base image for the VMs from Debian's mirror (cached)
+  up                   one click: VMs, every hard-way step, every checker (resumes where it stopped)
+     --vms-only        only create the VMs and wait until each answers over SSH
+     --until STEP      run the steps up to STEP (a number or an id); --step STEP runs one step
+     --artifacts DIR   take etcd/containerd/kube-* binaries from DIR (air-gapped labs)
+  check [STEP]         run the checkers (all, or one step) and show every failing probe [--json]
+  status               table of nodes: role, IP, VM state, SSH [--json]
+  ssh NODE [-- CMD]    a shell on NODE, or run CMD there
+  ssh-forget [NODE]    forget the pinned SSH host key of NODE (or all nodes) after re-creating a VM
+  destroy              remove the lab's VMs (the spec, PKI and files stay)
+  serve                the app in a browser: http://127.0.0.1:PORT/?token=... [--port N]
   help                 show this help
 
 Options:
@@ -39,6 +63,12 @@ const OPTIONS = {
   rotate: { type: 'boolean' },
   preset: { type: 'string' },
   force: { type: 'boolean' },
+  mirror: { type: 'string' },
+  'vms-only': { type: 'boolean' },
+  until: { type: 'string' },
+  step: { type: 'string' },
+  artifacts: { type: 'string' },
+  port: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -92,12 +122,62 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         io.out(`Rendered ${result.files.length} files for ${ctx.plan.nodes.length} nodes into ${ctx.paths.nodes} (admin kubeconfig: ${ctx.paths.kubeconfigs})`);
         return 0;
       }
+      case 'image': {
+        if (positionals[1] !== 'build') throw new UsageError('usage: hardway-lab image build [--force] [--mirror URL]');
+        return await imageBuildCommand({ force: values.force, mirror: values.mirror }, io);
+      }
+      case 'up': {
+        const ctx = context();
+        await saveSpec(ctx);
+        const interrupt = interruptSignal(io);
+        try {
+          if (values['vms-only']) return await upVmsOnly(ctx, io, interrupt.signal);
+          return await upCommand(ctx, { until: values.until, step: values.step, artifacts: values.artifacts }, io, interrupt.signal);
+        } finally {
+          interrupt.dispose();
+        }
+      }
+      case 'check':
+        return await checkCommand(context(), positionals[1], { json: values.json, artifacts: values.artifacts }, io);
+      case 'status':
+        return await statusCommand(context(), io, values.json ?? false);
+      case 'ssh': {
+        const node = positionals[1];
+        if (!node) throw new UsageError('usage: hardway-lab ssh NODE [-- COMMAND]');
+        return await sshCommand(context(), node, positionals.slice(2), io);
+      }
+      case 'ssh-forget': {
+        const ctx = context();
+        const pins = new HostKeyPins(hostKeyPinsFile(ctx.paths));
+        if (positionals[1]) {
+          if (!ctx.plan.nodes.some((n) => n.name === positionals[1])) throw new UsageError(`no node named "${positionals[1]}"`, `use one of: ${ctx.plan.nodes.map((n) => n.name).join(', ')}.`);
+          io.out(pins.forget(positionals[1]) ? `Forgot the host key of ${positionals[1]}; the next connection pins the new one.` : `No host key was pinned for ${positionals[1]}.`);
+        } else {
+          pins.forgetAll();
+          io.out('Forgot every pinned host key of this lab.');
+        }
+        return 0;
+      }
+      case 'destroy':
+        return await destroyCommand(context(), io);
+      case 'serve':
+        return await serveCommand(values, io);
       default:
         throw new UsageError(`unknown command "${command}"`, 'run `hardway-lab help` for the list of commands.');
     }
   } catch (error) {
     return reportError(error, io);
   }
+}
+
+async function serveCommand(values: { lab?: string; spec?: string; port?: string }, io: CliIo): Promise<number> {
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${values.port} is not a port number`, 'use a number from 1 to 65535, or leave it out for a free port.');
+  const server = await startServer({ lab: values.lab, spec: values.spec, port, log: (line) => io.err(line) });
+  io.out(`Hardway Lab is serving on ${server.url}\nOpen that URL (it carries the access token). Ctrl-C stops it.`);
+  await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  await server.close();
+  return 0;
 }
 
 function parseCommandLine(argv: string[]) {
@@ -154,7 +234,8 @@ function reportError(error: unknown, io: CliIo): number {
     io.err(`hardway-lab: ${error.describe()}`);
     return 1;
   }
-  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  // Engine, SSH and image errors are written for people; the stack only helps us.
+  const message = error instanceof Error ? (process.env.HARDWAY_DEBUG ? (error.stack ?? error.message) : error.message) : String(error);
   io.err(`hardway-lab: ${message}`);
   return 1;
 }

@@ -1,0 +1,273 @@
+// The one typed API between the lab engine and every UI: a channel map (method → params → result)
+// plus one stream of events. The Electron preload and the browser-mode transport both implement
+// exactly this; the renderer sees nothing else. Plain data only: everything here crosses IPC,
+// HTTP and WebSocket as JSON. No private key, token or secret ever appears in these shapes.
+
+import type { CheckResult, LabEvent, StepInfo, StepState } from '../engine/engine-types.ts';
+
+export type { CheckResult, LabEvent, Probe, StepCommand, StepInfo, StepState, StepStatus } from '../engine/engine-types.ts';
+
+export type NodeRole = 'lb' | 'controller' | 'worker';
+
+/** A node of the plan as the UI shows it: where it is and what runs on it. */
+export interface NodeSummary {
+  name: string;
+  role: NodeRole;
+  ip: string;
+  mac: string;
+  podCidr?: string;
+  cpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+  /** The systemd units the hard way puts on this node, in start order. */
+  components: string[];
+}
+
+export interface LabSummary {
+  name: string;
+  preset: string;
+  provider: string;
+  labDir: string;
+  /** Where the spec came from: the lab's own hardway-lab.yaml or the embedded default. */
+  specSource: string;
+  network: {
+    nodeSubnet: string;
+    gateway: string;
+    podCidr: string;
+    serviceCidr: string;
+    apiServiceIp: string;
+    dnsServiceIp: string;
+    clusterDomain: string;
+  };
+  apiEndpoint: { ip: string; port: number; host: string; url: string };
+  nodes: NodeSummary[];
+  versions: Record<string, string>;
+  /** True once `render` (or `up`) has written the node files into the lab. */
+  rendered: boolean;
+  /** What this host can do right now, each with the reason when it cannot. */
+  capabilities: {
+    engine: Availability;
+    provider: Availability;
+    terminals: Availability;
+  };
+  warnings: string[];
+}
+
+export interface Availability {
+  available: boolean;
+  /** Why not, in words a person can act on. */
+  reason?: string;
+}
+
+/** `unknown` means the engine could not tell (VM down, no SSH, component not installed yet). */
+export type Health = 'ok' | 'degraded' | 'down' | 'unknown';
+
+export interface UnitState {
+  unit: string;
+  /** `systemctl is-active` output: active, inactive, failed, activating... or `unknown`. */
+  state: string;
+}
+
+export interface NodeRuntime {
+  node: string;
+  vm: 'absent' | 'stopped' | 'starting' | 'running' | 'failed' | 'unknown';
+  vmDetail?: string;
+  ssh: 'ok' | 'unreachable' | 'unknown';
+  sshDetail?: string;
+  /** 1-minute load average, from /proc/loadavg. */
+  load1?: number;
+  cpus?: number;
+  memTotalMiB?: number;
+  memAvailableMiB?: number;
+  uptimeSeconds?: number;
+  units: UnitState[];
+}
+
+export interface EtcdMember {
+  name: string;
+  id: string;
+  clientUrl?: string;
+  /** From `endpoint status`: true for exactly one member in a healthy cluster. */
+  isLeader: boolean;
+  healthy: boolean | 'unknown';
+}
+
+export interface EtcdStatus {
+  health: Health;
+  members: EtcdMember[];
+  leader?: string;
+  detail: string;
+}
+
+export interface ApiHealth {
+  health: Health;
+  /** The URL probed: /readyz through the load balancer (or the single controller without one). */
+  url: string;
+  detail: string;
+}
+
+export interface KubeNodes {
+  health: Health;
+  nodes: Array<{ name: string; ready: boolean }>;
+  detail: string;
+}
+
+export interface LabStatus {
+  at: string;
+  /** Milliseconds the whole status sweep took. */
+  tookMs: number;
+  nodes: NodeRuntime[];
+  etcd: EtcdStatus;
+  api: ApiHealth;
+  kubeNodes: KubeNodes;
+}
+
+export interface TerminalInfo {
+  id: string;
+  node: string;
+  cols: number;
+  rows: number;
+  state: TerminalState;
+  reason?: string;
+}
+
+export type TerminalState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/** A long operation (up, destroy, a step run) as the dashboard's progress bar shows it. */
+export interface OperationState {
+  id: string;
+  kind: 'up' | 'destroy' | 'run-step' | 'check';
+  label: string;
+  status: 'running' | 'done' | 'failed';
+  startedAt: string;
+  finishedAt?: string;
+  /** 0..1 when known. */
+  fraction?: number;
+  message?: string;
+  error?: string;
+}
+
+/**
+ * The channel map: every call's parameters (as a tuple) and result. Adding a call here makes it a
+ * type error until the service, the preload and both transports handle it.
+ */
+export interface ApiChannels {
+  getLab: { params: []; result: LabSummary };
+  getStatus: { params: []; result: LabStatus };
+  listSteps: { params: []; result: StepInfo[] };
+  getStepStates: { params: []; result: StepState[] };
+  listOperations: { params: []; result: OperationState[] };
+  runStep: { params: [stepId: string]; result: StepState };
+  checkStep: { params: [stepId: string]; result: CheckResult };
+  up: { params: []; result: StepState[] };
+  destroy: { params: []; result: void };
+  openTerminal: { params: [node: string, cols: number, rows: number]; result: TerminalInfo };
+  listTerminals: { params: []; result: TerminalInfo[] };
+  /** The recent output of a terminal (for a reloaded page) and its state. */
+  attachTerminal: { params: [terminalId: string]; result: { info: TerminalInfo; scrollback: string } };
+  terminalInput: { params: [terminalId: string, data: string]; result: void };
+  terminalResize: { params: [terminalId: string, cols: number, rows: number]; result: void };
+  /** Flow control: the renderer has drawn this many more bytes (UTF-16 code units) of output. */
+  terminalAck: { params: [terminalId: string, chars: number]; result: void };
+  closeTerminal: { params: [terminalId: string]; result: void };
+}
+
+export type ApiMethod = keyof ApiChannels;
+export type ApiParams<M extends ApiMethod> = ApiChannels[M]['params'];
+export type ApiResult<M extends ApiMethod> = ApiChannels[M]['result'];
+
+/** The API as functions: what the preload exposes and what both transports implement. */
+export type LabApi = { [M in ApiMethod]: (...params: ApiParams<M>) => Promise<ApiResult<M>> };
+
+/** Every method name at runtime, for the preload, the IPC handlers and the server's allow-list. */
+export const API_METHODS = [
+  'getLab',
+  'getStatus',
+  'listSteps',
+  'getStepStates',
+  'listOperations',
+  'runStep',
+  'checkStep',
+  'up',
+  'destroy',
+  'openTerminal',
+  'listTerminals',
+  'attachTerminal',
+  'terminalInput',
+  'terminalResize',
+  'terminalAck',
+  'closeTerminal',
+] as const satisfies readonly ApiMethod[];
+
+// Compile-time proof that API_METHODS names every channel exactly: a missing one makes this `never`.
+type MissingMethods = Exclude<ApiMethod, (typeof API_METHODS)[number]>;
+const allMethodsListed: MissingMethods extends never ? true : never = true;
+void allMethodsListed;
+
+export function isApiMethod(name: unknown): name is ApiMethod {
+  return typeof name === 'string' && (API_METHODS as readonly string[]).includes(name);
+}
+
+/** Everything the engine pushes to the UI. */
+export type ApiEvent =
+  | { kind: 'lab'; event: LabEvent }
+  | { kind: 'terminal-output'; id: string; data: string }
+  | { kind: 'terminal-state'; id: string; node: string; state: TerminalState; reason?: string }
+  | { kind: 'operation'; operation: OperationState }
+  | { kind: 'status'; status: LabStatus };
+
+/** A client of the API: the calls plus the event stream. */
+export interface LabClient extends LabApi {
+  onEvent(listener: (event: ApiEvent) => void): () => void;
+}
+
+/** Errors cross every boundary as plain data and are rebuilt as ApiError on the other side. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  /** What to do about it, when known. */
+  hint?: string;
+  /** A machine-readable reason, e.g. `not-available`, `bad-request`, `not-found`. */
+  code?: string;
+}
+
+export interface ApiReply<T = unknown> {
+  error?: SerializedError;
+  result?: T;
+}
+
+export class ApiError extends Error {
+  readonly hint?: string;
+  readonly code?: string;
+
+  constructor(message: string, options: { name?: string; hint?: string; code?: string } = {}) {
+    super(message);
+    this.name = options.name ?? 'ApiError';
+    this.hint = options.hint;
+    this.code = options.code;
+  }
+
+  static from(serialized: SerializedError): ApiError {
+    return new ApiError(serialized.message, serialized);
+  }
+}
+
+/** The error the service throws for a feature whose engine part is missing on this host or build. */
+export function notAvailable(why: string, hint?: string): ApiError {
+  return new ApiError(`not available: ${why}`, { name: 'NotAvailableError', code: 'not-available', hint });
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const withExtras = error as Error & { hint?: unknown; code?: unknown; describe?: () => string };
+    // ProviderError.describe() carries the node, command and last output: the whole story.
+    const message = typeof withExtras.describe === 'function' ? withExtras.describe() : error.message;
+    return {
+      name: error.name,
+      message,
+      hint: typeof withExtras.hint === 'string' ? withExtras.hint : undefined,
+      code: typeof withExtras.code === 'string' ? withExtras.code : undefined,
+    };
+  }
+  return { name: 'Error', message: String(error) };
+}

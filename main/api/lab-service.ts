@@ -1,0 +1,406 @@
+// The server side of the API contract: an adapter from the contract's calls to the lab engine
+// (spec and plan, provider, SSH pool, step engine). Both faces use it: the Electron main process
+// and the browser-mode server. Secrets (the lab's SSH key, the CA key, the encryption key) are
+// used here and never returned: results are built from the plan and from engine state only.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type {
+  ApiEvent,
+  ApiMethod,
+  ApiParams,
+  ApiResult,
+  Availability,
+  CheckResult,
+  LabApi,
+  LabStatus,
+  LabSummary,
+  NodeSummary,
+  OperationState,
+  StepInfo,
+  StepState,
+} from './api-contract.ts';
+import { ApiError, notAvailable } from './api-contract.ts';
+import type { ApiBackend } from './api-connection.ts';
+import { collectLabStatus } from './lab-status.ts';
+import { TerminalSessions, type OpenShell, type TerminalSessionsOptions } from './terminal-sessions.ts';
+import { loadLabContext, type LabContext } from '../cli/lab-context.ts';
+import type { PlannedNode } from '../plan/address-plan.ts';
+import type { Provider, SshEndpoint } from '../providers/provider.ts';
+import { createProvider } from '../providers/create-provider.ts';
+import { HostKeyPins, SshPool } from '../ssh/ssh-pool.ts';
+import { ensureLabSshKey } from '../ssh/lab-ssh-key.ts';
+import { formatIssue } from '../spec/parse-spec.ts';
+import { ArtifactSource } from '../artifacts/artifact-source.ts';
+import { LabEngine } from '../engine/lab-engine.ts';
+import { emptyLabState, writeLabState } from '../engine/lab-state.ts';
+import { hostKeyPinsFile } from '../lab/lab-runtime.ts';
+
+export interface LabServiceOptions {
+  lab?: string;
+  spec?: string;
+  env?: NodeJS.ProcessEnv;
+  /** A local artifacts directory (as `--artifacts DIR`); default $HARDWAY_ARTIFACTS_DIR, else downloads. */
+  artifactsDir?: string;
+  /**
+   * Where each node's SSH server is. Default: the provider's endpoint. Tests point every node at a
+   * real sshd on 127.0.0.1 to exercise the terminals without VMs.
+   */
+  sshEndpoint?: (node: string) => SshEndpoint;
+  /** A shell opener to use instead of the lab's SSH pool (the bench uses this with its own pool). */
+  openShell?: OpenShell;
+  terminalOptions?: TerminalSessionsOptions;
+  /** How long a status sweep is reused by other callers (default 3 s). */
+  statusTtlMs?: number;
+}
+
+type ServiceCalls = Omit<LabApi, 'terminalAck'>;
+
+/** The engine parts, made on first use (they create the lab's SSH key if it has none). */
+interface Runtime {
+  pool: SshPool;
+  hostKeys: HostKeyPins;
+  provider?: Provider;
+  providerError?: string;
+  engine?: LabEngine;
+  engineError?: string;
+}
+
+export class LabService implements ApiBackend {
+  readonly context: LabContext;
+  readonly terminals: TerminalSessions;
+  private readonly options: LabServiceOptions;
+  private readonly listeners = new Set<(event: ApiEvent) => void>();
+  private readonly operations = new Map<string, OperationState>();
+  private runtimePromise?: Promise<Runtime>;
+  private exclusive?: OperationState;
+  private status?: { at: number; value: Promise<LabStatus> };
+  private operationCounter = 0;
+  private readonly calls: ServiceCalls;
+
+  private constructor(context: LabContext, options: LabServiceOptions) {
+    this.context = context;
+    this.options = options;
+    this.terminals = new TerminalSessions(
+      options.openShell ?? (async (node, size) => (await this.runtime()).pool.shell(node, size)),
+      (event) => this.emit(event),
+      options.terminalOptions,
+    );
+    this.calls = {
+      getLab: () => this.getLab(),
+      getStatus: () => this.getStatus(),
+      listSteps: async () => (await this.engine('the walkthrough')).listSteps(),
+      getStepStates: () => this.getStepStates(),
+      listOperations: async () => [...this.operations.values()],
+      runStep: (id) => this.runStep(id),
+      checkStep: (id) => this.checkStep(id),
+      up: () => this.up(),
+      destroy: () => this.destroy(),
+      openTerminal: (node, cols, rows) => {
+        this.nodeOf(node);
+        return this.terminals.open(node, cols, rows);
+      },
+      listTerminals: async () => this.terminals.list(),
+      attachTerminal: async (id) => this.terminals.attach(id),
+      terminalInput: async (id, data) => this.terminals.input(id, data),
+      terminalResize: async (id, cols, rows) => this.terminals.resize(id, cols, rows),
+      closeTerminal: async (id) => this.terminals.close(id),
+    };
+  }
+
+  static async create(options: LabServiceOptions = {}): Promise<LabService> {
+    const context = loadLabContext({ lab: options.lab, spec: options.spec, env: options.env });
+    return new LabService(context, options);
+  }
+
+  call<M extends Exclude<ApiMethod, 'terminalAck'>>(method: M, params: ApiParams<M>): Promise<ApiResult<M>> {
+    const fn = this.calls[method] as (...args: unknown[]) => Promise<ApiResult<M>>;
+    return fn(...params);
+  }
+
+  onEvent(listener: (event: ApiEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  holdTerminal(terminalId: string, consumer: string): void {
+    this.terminals.hold(terminalId, consumer);
+  }
+
+  releaseTerminal(terminalId: string, consumer: string): void {
+    this.terminals.release(terminalId, consumer);
+  }
+
+  releaseConsumer(consumer: string): void {
+    this.terminals.releaseConsumer(consumer);
+  }
+
+  async dispose(): Promise<void> {
+    this.terminals.closeAll();
+    const runtime = await this.runtimePromise?.catch(() => undefined);
+    runtime?.pool.close();
+    this.listeners.clear();
+  }
+
+  private emit(event: ApiEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch {
+        // One broken client must not stop the others (or the engine).
+      }
+    }
+  }
+
+  // ---- the lab -------------------------------------------------------------------------------
+
+  private async getLab(): Promise<LabSummary> {
+    const { plan, paths, spec, specSource, warnings } = this.context;
+    const runtime = await this.runtime().catch((error: unknown) => error as Error);
+    const failed = runtime instanceof Error ? runtime.message : undefined;
+    const availability = (error: string | undefined): Availability => (error ? { available: false, reason: error } : { available: true });
+    return {
+      name: plan.labName,
+      preset: plan.preset,
+      provider: plan.provider,
+      labDir: paths.root,
+      specSource,
+      network: {
+        nodeSubnet: plan.network.nodeSubnet,
+        gateway: plan.network.gateway,
+        podCidr: plan.network.podCidr,
+        serviceCidr: plan.network.serviceCidr,
+        apiServiceIp: plan.network.apiServiceIp,
+        dnsServiceIp: plan.network.dnsServiceIp,
+        clusterDomain: plan.network.clusterDomain,
+      },
+      apiEndpoint: { ...plan.apiEndpoint },
+      nodes: plan.nodes.map(nodeSummary),
+      versions: { ...spec.versions },
+      rendered: existsSync(paths.nodes),
+      capabilities: {
+        engine: availability(failed ?? (runtime instanceof Error ? undefined : runtime.engineError)),
+        provider: availability(failed ?? (runtime instanceof Error ? undefined : runtime.providerError)),
+        terminals: availability(
+          failed ?? (runtime instanceof Error || this.options.sshEndpoint || this.options.openShell ? undefined : runtime.providerError),
+        ),
+      },
+      warnings: warnings.map((w) => formatIssue(w)),
+    };
+  }
+
+  private runtime(): Promise<Runtime> {
+    this.runtimePromise ??= this.openRuntime();
+    this.runtimePromise.catch(() => {
+      this.runtimePromise = undefined;
+    });
+    return this.runtimePromise;
+  }
+
+  private async openRuntime(): Promise<Runtime> {
+    const { plan, spec, paths } = this.context;
+    const key = await ensureLabSshKey(paths.ssh);
+    const runtime: Partial<Runtime> = {};
+    try {
+      runtime.provider = createProvider({ plan, spec, paths, sshPublicKey: key.publicKey });
+    } catch (error) {
+      runtime.providerError = firstLines(error);
+    }
+    const resolve =
+      this.options.sshEndpoint ??
+      ((node: string): SshEndpoint => {
+        if (!runtime.provider) throw notAvailable(`no provider to find node ${node}: ${runtime.providerError}`);
+        return runtime.provider.sshEndpoint(node);
+      });
+    runtime.hostKeys = new HostKeyPins(hostKeyPinsFile(paths));
+    runtime.pool = new SshPool({ privateKey: key.privateKey, hostKeys: runtime.hostKeys, resolve });
+    try {
+      const artifacts = new ArtifactSource({ versions: spec.versions, dir: this.options.artifactsDir, env: this.options.env });
+      runtime.engine = new LabEngine({ plan, spec, paths, executor: runtime.pool, provider: runtime.provider, artifacts });
+      runtime.engine.onEvent((event) => {
+        this.emit({ kind: 'lab', event });
+        if (event.type === 'step') this.onStepEvent(event.state);
+      });
+    } catch (error) {
+      runtime.engineError = firstLines(error);
+    }
+    return runtime as Runtime;
+  }
+
+  private async engine(purpose: string): Promise<LabEngine> {
+    const runtime = await this.runtime();
+    if (!runtime.engine) throw notAvailable(`${purpose} needs the step engine, which could not start: ${runtime.engineError}`);
+    return runtime.engine;
+  }
+
+  // ---- steps ---------------------------------------------------------------------------------
+
+  private async getStepStates(): Promise<StepState[]> {
+    const engine = await this.engine('step progress');
+    const saved = engine.state().steps;
+    return engine.steps.map((step) => saved[step.id] ?? { id: step.id, status: 'pending' });
+  }
+
+  private async runStep(id: string): Promise<StepState> {
+    const engine = await this.engine('running a step');
+    const step = this.stepInfo(engine, id);
+    return this.withOperation('run-step', `Step ${step.index}: ${step.title}`, async () => (await engine.runStep(id)).state);
+  }
+
+  private async checkStep(id: string): Promise<CheckResult> {
+    const engine = await this.engine('checking a step');
+    this.stepInfo(engine, id);
+    const [result] = await engine.check(id);
+    if (!result) throw new ApiError(`the engine returned no check result for step ${id}`, { code: 'internal' });
+    this.status = undefined;
+    return result;
+  }
+
+  private async up(): Promise<StepState[]> {
+    const engine = await this.engine('creating the cluster');
+    return this.withOperation('up', 'Creating the cluster', async (operation) => {
+      const result = await engine.up();
+      if (!result.ok) {
+        const failed = result.failedStep ? result.states.find((s) => s.id === result.failedStep) : undefined;
+        operation.error = failed?.error ?? 'some checks did not pass; see the walkthrough for each probe';
+      }
+      return result.states;
+    });
+  }
+
+  private async destroy(): Promise<void> {
+    const runtime = await this.runtime();
+    const provider = runtime.provider;
+    if (!provider) throw notAvailable(`destroying needs the provider: ${runtime.providerError}`);
+    await this.withOperation('destroy', 'Destroying the cluster', async () => {
+      this.terminals.closeAll();
+      runtime.pool.close();
+      await provider.destroy();
+      // New VMs get new host keys; and no step of a destroyed cluster is done any more.
+      runtime.hostKeys.forgetAll();
+      writeLabState(this.context.paths.state, emptyLabState());
+      this.status = undefined;
+    });
+  }
+
+  private stepInfo(engine: LabEngine, id: string): StepInfo {
+    const step = engine.listSteps().find((s) => s.id === id);
+    if (!step) {
+      throw new ApiError(`no step "${id}"`, { code: 'not-found', hint: `steps: ${engine.steps.map((s) => s.id).join(', ')}` });
+    }
+    return step;
+  }
+
+  /** One changing operation at a time (up, a step, destroy); checks and status run alongside. */
+  private async withOperation<T>(kind: OperationState['kind'], label: string, work: (operation: OperationState) => Promise<T>): Promise<T> {
+    if (this.exclusive) {
+      throw new ApiError(`${this.exclusive.label} is still running`, { code: 'busy', hint: 'wait for it to finish (progress is on the dashboard), then try again.' });
+    }
+    const operation: OperationState = { id: `op-${++this.operationCounter}`, kind, label, status: 'running', startedAt: new Date().toISOString() };
+    this.exclusive = operation;
+    this.publish(operation);
+    try {
+      const result = await work(operation);
+      operation.status = operation.error ? 'failed' : 'done';
+      return result;
+    } catch (error) {
+      operation.status = 'failed';
+      operation.error = firstLines(error, 30);
+      throw error;
+    } finally {
+      operation.finishedAt = new Date().toISOString();
+      this.exclusive = undefined;
+      this.status = undefined;
+      this.publish(operation);
+    }
+  }
+
+  private onStepEvent(state: StepState): void {
+    const operation = this.exclusive;
+    if (!operation || operation.kind !== 'up') return;
+    void this.engine('progress').then((engine) => {
+      const index = engine.steps.findIndex((s) => s.id === state.id);
+      const done = state.status === 'running' ? index : index + 1;
+      operation.fraction = Math.max(0, Math.min(1, done / engine.steps.length));
+      operation.message = `${state.status === 'running' ? 'running' : state.status} step ${index}: ${engine.steps[index]?.title ?? state.id}`;
+      this.publish(operation);
+    });
+  }
+
+  private publish(operation: OperationState): void {
+    this.operations.set(operation.id, operation);
+    // Keep the last few for a page that opens later.
+    for (const id of [...this.operations.keys()].slice(0, -10)) this.operations.delete(id);
+    this.emit({ kind: 'operation', operation: { ...operation } });
+  }
+
+  // ---- status --------------------------------------------------------------------------------
+
+  private getStatus(): Promise<LabStatus> {
+    const ttl = this.options.statusTtlMs ?? 3000;
+    if (this.status && Date.now() - this.status.at < ttl) return this.status.value;
+    const value = this.sweepStatus();
+    this.status = { at: Date.now(), value };
+    value.then(
+      (status) => this.emit({ kind: 'status', status }),
+      () => {
+        if (this.status?.value === value) this.status = undefined;
+      },
+    );
+    return value;
+  }
+
+  private async sweepStatus(): Promise<LabStatus> {
+    const runtime = await this.runtime();
+    const { plan, paths } = this.context;
+    return collectLabStatus({
+      plan,
+      paths,
+      provider: runtime.provider,
+      providerMissing: runtime.providerError,
+      exec: (node, command, options) => runtime.pool.exec(node, command, options),
+      components: nodeComponents,
+      sshOverride: this.options.sshEndpoint !== undefined,
+    });
+  }
+
+  private nodeOf(name: string): PlannedNode {
+    const node = this.context.plan.nodes.find((n) => n.name === name);
+    if (!node) {
+      throw new ApiError(`no node named "${name}" in lab ${this.context.plan.labName}`, {
+        code: 'not-found',
+        hint: `nodes: ${this.context.plan.nodes.map((n) => n.name).join(', ')}`,
+      });
+    }
+    return node;
+  }
+}
+
+/** The units the hard way runs on a node, from the plan's files (so the list never drifts). */
+export function nodeComponents(node: PlannedNode): string[] {
+  const units = node.files
+    .map((f) => /^\/etc\/systemd\/system\/([^/]+)\.service$/.exec(f.path)?.[1])
+    .filter((u): u is string => u !== undefined && u !== 'hardway-pod-routes');
+  if (node.files.some((f) => f.path === '/etc/haproxy/haproxy.cfg')) units.unshift('haproxy');
+  return units;
+}
+
+function nodeSummary(node: PlannedNode): NodeSummary {
+  return {
+    name: node.name,
+    role: node.role,
+    ip: node.ip,
+    mac: node.mac,
+    podCidr: node.podCidr,
+    cpus: node.cpus,
+    memoryMiB: node.memoryMiB,
+    diskGiB: node.diskGiB,
+    components: nodeComponents(node),
+  };
+}
+
+function firstLines(error: unknown, count = 12): string {
+  const withDescribe = error as { describe?: () => string };
+  const text = typeof withDescribe?.describe === 'function' ? withDescribe.describe() : error instanceof Error ? error.message : String(error);
+  return text.split('\n').slice(0, count).join('\n');
+}

@@ -1,0 +1,269 @@
+// The dashboard's live view of a lab, gathered in one sweep: VM states from the provider; load,
+// memory, uptime and the systemd state of each node's components over SSH (one short command per
+// node, in parallel); etcd members, health and leader from etcdctl on a controller; the API's
+// /readyz through the load balancer; Kubernetes nodes Ready from kubectl. Anything that cannot be
+// asked yet (a VM down, etcd not installed) is reported as `unknown` with the reason, never guessed.
+
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import type { ApiHealth, EtcdMember, EtcdStatus, KubeNodes, LabStatus, NodeRuntime, UnitState } from './api-contract.ts';
+import type { Plan, PlannedNode } from '../plan/address-plan.ts';
+import type { LabPaths } from '../lab/lab-dir.ts';
+import type { NodeStatus, Provider } from '../providers/provider.ts';
+import type { ExecResult } from '../ssh/ssh-errors.ts';
+
+export interface StatusSources {
+  plan: Plan;
+  paths: LabPaths;
+  provider?: Provider;
+  /** Why there is no provider, for the node cards. */
+  providerMissing?: string;
+  exec?: (node: string, command: string, options: { timeoutMs: number }) => Promise<ExecResult>;
+  components: (node: PlannedNode) => string[];
+  /**
+   * True when SSH goes somewhere other than the VMs' own addresses (tests point every node at a
+   * local sshd): then nodes are asked even though the provider knows of no running VM.
+   */
+  sshOverride?: boolean;
+  /** Per-probe time limit; VMs under TCG answer slowly. */
+  timeoutMs?: number;
+}
+
+const MARK = '@@hwl@@';
+
+export async function collectLabStatus(sources: StatusSources): Promise<LabStatus> {
+  const started = Date.now();
+  // Generous: six VMs under software emulation on a small host answer in seconds, not milliseconds.
+  const timeoutMs = sources.timeoutMs ?? 30_000;
+  const vmStates = await vmStatesOf(sources);
+  const nodes = await Promise.all(sources.plan.nodes.map((node) => nodeRuntime(node, vmStates, sources, timeoutMs)));
+  const [etcd, api] = await Promise.all([etcdStatus(sources, nodes, timeoutMs), apiHealth(sources, vmStates, timeoutMs)]);
+  const kubeNodes = await kubeNodesStatus(sources, api, timeoutMs);
+  return { at: new Date().toISOString(), tookMs: Date.now() - started, nodes, etcd, api, kubeNodes };
+}
+
+async function vmStatesOf(sources: StatusSources): Promise<Map<string, NodeStatus> | string> {
+  if (!sources.provider) return sources.providerMissing ?? 'no provider';
+  try {
+    return new Map((await sources.provider.status()).map((s) => [s.node, s]));
+  } catch (error) {
+    return `the provider could not tell: ${(error as Error).message.split('\n')[0]}`;
+  }
+}
+
+async function nodeRuntime(node: PlannedNode, vmStates: Map<string, NodeStatus> | string, sources: StatusSources, timeoutMs: number): Promise<NodeRuntime> {
+  const units = sources.components(node);
+  const vm = typeof vmStates === 'string' ? undefined : vmStates.get(node.name);
+  const runtime: NodeRuntime = {
+    node: node.name,
+    vm: vm?.state ?? 'unknown',
+    vmDetail: typeof vmStates === 'string' ? vmStates : vm?.detail,
+    ssh: 'unknown',
+    units: units.map((unit) => ({ unit, state: 'unknown' })),
+  };
+  if (!sources.exec) {
+    runtime.sshDetail = 'no SSH layer';
+    return runtime;
+  }
+  // Only a VM the provider reports running is contacted: a lab address is never probed blindly
+  // (it may not be this lab's, and asking a VM that is off only waits for a timeout).
+  if (!sources.sshOverride && vm?.state !== 'running' && vm?.state !== 'starting') {
+    runtime.sshDetail = vm ? `the VM is ${vm.state}` : 'the VM state is unknown, so it was not contacted';
+    return runtime;
+  }
+  const script = [
+    `echo ${MARK}load; cat /proc/loadavg`,
+    `echo ${MARK}cpus; nproc`,
+    `echo ${MARK}mem; grep -E '^(MemTotal|MemAvailable):' /proc/meminfo`,
+    `echo ${MARK}uptime; cut -d' ' -f1 /proc/uptime`,
+    // LoadState tells "not installed yet" (not-found) from "installed but stopped" (inactive).
+    `echo ${MARK}units`,
+    ...units.map((u) => `echo "$(systemctl show -p LoadState --value ${u} 2>/dev/null) $(systemctl is-active ${u} 2>/dev/null)"`),
+    'true',
+  ].join('; ');
+  try {
+    const result = await sources.exec(node.name, script, { timeoutMs });
+    const sections = splitSections(result.stdout);
+    runtime.ssh = 'ok';
+    const load = Number(sections.load?.split(/\s+/)[0]);
+    if (Number.isFinite(load)) runtime.load1 = load;
+    const cpus = Number(sections.cpus);
+    if (Number.isInteger(cpus) && cpus > 0) runtime.cpus = cpus;
+    const memKiB = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(sections.mem ?? '')?.[1]);
+    if (memKiB('MemTotal')) runtime.memTotalMiB = Math.round(memKiB('MemTotal') / 1024);
+    if (memKiB('MemAvailable')) runtime.memAvailableMiB = Math.round(memKiB('MemAvailable') / 1024);
+    const uptime = Number(sections.uptime);
+    if (Number.isFinite(uptime)) runtime.uptimeSeconds = Math.round(uptime);
+    const states = (sections.units ?? '').split('\n').map((line) => unitState(line));
+    runtime.units = units.map((unit, i): UnitState => ({ unit, state: states[i] ?? 'unknown' }));
+  } catch (error) {
+    runtime.ssh = 'unreachable';
+    runtime.sshDetail = (error as Error).message.split('\n')[0];
+  }
+  return runtime;
+}
+
+/** `LoadState ActiveState` → the state shown: `not installed` before the step that installs the unit. */
+function unitState(line: string): string {
+  const [load = '', active = ''] = line.trim().split(/\s+/);
+  if (load === 'not-found') return 'not installed';
+  return active || 'unknown';
+}
+
+function splitSections(stdout: string): Record<string, string> {
+  const sections: Record<string, string> = {};
+  for (const part of stdout.split(MARK).slice(1)) {
+    const newline = part.indexOf('\n');
+    const name = newline < 0 ? part.trim() : part.slice(0, newline).trim();
+    sections[name] = newline < 0 ? '' : part.slice(newline + 1).trim();
+  }
+  return sections;
+}
+
+const ETCDCTL =
+  'ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/etcd/ca.crt ' +
+  '--cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key --command-timeout=5s';
+
+async function etcdStatus(sources: StatusSources, nodes: NodeRuntime[], timeoutMs: number): Promise<EtcdStatus> {
+  const controllers = sources.plan.nodes.filter((n) => n.role === 'controller');
+  const runtimeOf = (name: string) => nodes.find((n) => n.node === name);
+  const active = controllers.filter((c) => runtimeOf(c.name)?.units.find((u) => u.unit === 'etcd')?.state === 'active');
+  const unitSummary = controllers.map((c) => `${c.name}: ${runtimeOf(c.name)?.units.find((u) => u.unit === 'etcd')?.state ?? 'unknown'}`).join(', ');
+  const anyKnown = controllers.some((c) => (runtimeOf(c.name)?.units.find((u) => u.unit === 'etcd')?.state ?? 'unknown') !== 'unknown');
+  if (!sources.exec || active.length === 0) {
+    // No member runs: down if the units exist but are stopped or failed, unknown if we cannot see.
+    const installed = controllers.some((c) => ['failed', 'inactive', 'activating'].includes(runtimeOf(c.name)?.units.find((u) => u.unit === 'etcd')?.state ?? ''));
+    return {
+      health: anyKnown && installed ? 'down' : 'unknown',
+      members: [],
+      detail: anyKnown ? `no etcd member is running (${unitSummary})` : 'cannot see the controllers yet',
+    };
+  }
+  let lastError = '';
+  for (const controller of active) {
+    try {
+      const command = [
+        `${ETCDCTL} member list -w json`,
+        `echo ${MARK}`,
+        `${ETCDCTL} endpoint status --cluster -w json 2>/dev/null`,
+        `echo ${MARK}`,
+        `${ETCDCTL} endpoint health --cluster -w json 2>/dev/null`,
+        'true',
+      ].join('; ');
+      const result = await sources.exec!(controller.name, command, { timeoutMs: timeoutMs * 2 });
+      const [listText = '', statusText = '', healthText = ''] = result.stdout.split(MARK);
+      if (!listText.trim()) {
+        lastError = `${controller.name}: etcdctl member list gave nothing: ${result.stderr.trim().split('\n').at(-1) ?? ''}`;
+        continue;
+      }
+      const list = parseJson<{ members?: Array<{ ID: string; name?: string; clientURLs?: string[] }> }>(listText);
+      const statuses = parseJson<Array<{ Endpoint: string; Status: { header: { member_id: string }; leader: string } }>>(statusText) ?? [];
+      const health = parseJson<Array<{ endpoint: string; health: boolean; error?: string }>>(healthText) ?? [];
+      const leaderId = statuses.find((s) => s.Status.leader && s.Status.leader !== '0')?.Status.leader;
+      const members: EtcdMember[] = (list?.members ?? []).map((m) => {
+        const clientUrl = m.clientURLs?.[0];
+        const healthEntry = health.find((h) => clientUrl !== undefined && h.endpoint === clientUrl);
+        return {
+          name: m.name || `(unstarted ${m.ID})`,
+          id: m.ID,
+          clientUrl,
+          isLeader: leaderId !== undefined && m.ID === leaderId,
+          healthy: healthEntry ? healthEntry.health : clientUrl && statuses.some((s) => s.Endpoint === clientUrl) ? true : health.length ? false : 'unknown',
+        };
+      });
+      const healthy = members.filter((m) => m.healthy === true).length;
+      const leaders = members.filter((m) => m.isLeader);
+      const expected = controllers.length;
+      const quorum = Math.floor(expected / 2) + 1;
+      const state = healthy === expected && members.length === expected && leaders.length === 1 ? 'ok' : healthy >= quorum && leaders.length === 1 ? 'degraded' : 'down';
+      const unhealthy = members.filter((m) => m.healthy !== true).map((m) => m.name);
+      return {
+        health: state,
+        members,
+        leader: leaders[0]?.name,
+        detail:
+          state === 'ok'
+            ? `${healthy}/${expected} members healthy, one leader (asked ${controller.name})`
+            : `${healthy}/${expected} members healthy${unhealthy.length ? ` (not healthy: ${unhealthy.join(', ')})` : ''}; quorum needs ${quorum}${leaders.length === 1 ? '' : `; ${leaders.length} leaders seen`} (asked ${controller.name}; units: ${unitSummary})`,
+      };
+    } catch (error) {
+      lastError = `${controller.name}: ${(error as Error).message.split('\n')[0]}`;
+    }
+  }
+  return { health: 'unknown', members: [], detail: `etcd could not be asked: ${lastError}` };
+}
+
+/** JSON with etcd's 64-bit ids kept as strings (they do not fit a JavaScript number). */
+function parseJson<T>(text: string): T | undefined {
+  const trimmed = text.trim();
+  if (!trimmed) return undefined;
+  try {
+    return JSON.parse(trimmed.replace(/("(?:ID|member_id|leader|cluster_id|raft_term|revision|raft_index|raft_applied_index)"\s*:\s*)(\d+)/g, '$1"$2"')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+async function apiHealth(sources: StatusSources, vmStates: Map<string, NodeStatus> | string, timeoutMs: number): Promise<ApiHealth> {
+  const { apiEndpoint } = sources.plan;
+  const url = `${apiEndpoint.url}/readyz`;
+  const endpointVm = typeof vmStates === 'string' ? undefined : vmStates.get(apiEndpoint.host);
+  if (endpointVm?.state !== 'running') {
+    // The address is only asked when this lab's VM holds it.
+    return { health: 'unknown', url, detail: `the ${apiEndpoint.host} VM is ${endpointVm?.state ?? 'not known to run'}, so the API was not asked` };
+  }
+  const caPath = join(sources.paths.pki, 'ca.crt');
+  if (!existsSync(caPath)) return { health: 'unknown', url, detail: 'the lab has no CA yet (run `hardway-lab render` or create the cluster)' };
+  const ca = readFileSync(caPath);
+  return new Promise<ApiHealth>((resolve) => {
+    const req = request(url, { ca, timeout: Math.min(timeoutMs, 8000), headers: { accept: 'text/plain' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body = (body + c).slice(0, 2000)));
+      res.on('end', () => {
+        const ok = res.statusCode === 200 && body.trim() === 'ok';
+        resolve({ health: ok ? 'ok' : 'degraded', url, detail: ok ? 'GET /readyz → ok' : `GET /readyz → HTTP ${res.statusCode}: ${body.trim().split('\n').slice(-3).join(' ')}` });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.min(timeoutMs, 8000) / 1000} s`)));
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      const refused = error.code === 'ECONNREFUSED';
+      const unreachable = error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH';
+      resolve({
+        health: refused ? 'down' : 'unknown',
+        url,
+        detail: refused
+          ? `connection refused: nothing listens on ${apiEndpoint.host}:${apiEndpoint.port} (haproxy or the API servers are not running)`
+          : unreachable
+            ? `this host cannot reach ${apiEndpoint.ip} (${error.code}); the lab network is not up here`
+            : `no answer: ${error.message}`,
+      });
+    });
+    req.end();
+  });
+}
+
+async function kubeNodesStatus(sources: StatusSources, api: ApiHealth, timeoutMs: number): Promise<KubeNodes> {
+  const kubeconfig = join(sources.paths.kubeconfigs, 'admin.kubeconfig');
+  if (api.health !== 'ok' && api.health !== 'degraded') return { health: 'unknown', nodes: [], detail: 'the API does not answer, so nodes cannot be listed' };
+  if (!existsSync(kubeconfig)) return { health: 'unknown', nodes: [], detail: 'no admin kubeconfig in the lab yet' };
+  const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile('kubectl', ['--kubeconfig', kubeconfig, 'get', 'nodes', '-o', 'json', `--request-timeout=${Math.ceil(timeoutMs / 1000)}s`], { timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as NodeJS.ErrnoException).code === 'number' ? Number((error as NodeJS.ErrnoException).code) : 1) : 0;
+      resolve({ code: (error as NodeJS.ErrnoException | null)?.code === 'ENOENT' ? 127 : code, stdout, stderr });
+    });
+  });
+  if (result.code === 127) return { health: 'unknown', nodes: [], detail: 'kubectl is not installed on this host' };
+  if (result.code !== 0) return { health: 'unknown', nodes: [], detail: `kubectl get nodes failed: ${result.stderr.trim().split('\n').at(-1) ?? ''}` };
+  const parsed = JSON.parse(result.stdout) as { items: Array<{ metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } }> };
+  const nodes = parsed.items.map((item) => ({ name: item.metadata.name, ready: item.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false }));
+  const workers = sources.plan.nodes.filter((n) => n.role === 'worker').length;
+  const ready = nodes.filter((n) => n.ready).length;
+  return {
+    health: nodes.length === 0 ? 'down' : ready === workers ? 'ok' : ready > 0 ? 'degraded' : 'down',
+    nodes,
+    detail: `${ready} of ${workers} workers Ready`,
+  };
+}

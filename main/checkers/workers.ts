@@ -1,0 +1,155 @@
+// Step 9 checker: the container runtime stack of a worker, from provision/checks/worker-facts.sh —
+// kernel modules and sysctls, containerd answering `ctr version`, runc, the CNI plugins and the
+// bridge config for this worker's pod CIDR, and kubelet/kube-proxy when they are part of the run.
+
+import type { Plan, PlannedNode } from '../plan/address-plan.ts';
+import type { Probe } from '../engine/engine-types.ts';
+import { parseSections } from '../engine/shell.ts';
+import { brief, probe } from './probe.ts';
+
+const RERUN = 'run `hardway-lab up --step workers`';
+
+/** `1.6.20~ds1` / `v2.0.4` / `1.1.5+ds1` → `1.6.20` / `2.0.4` / `1.1.5`. */
+export function versionNumber(text: string): string | undefined {
+  return /v?(\d+\.\d+\.\d+)/.exec(text)?.[1];
+}
+
+export function workerProbes(plan: Plan, node: PlannedNode, output: string, options: { kubeBinaries: boolean }): Probe[] {
+  const s = parseSections(output);
+  const at = node.name;
+  const probes: Probe[] = [];
+
+  const modules = s.get('modules') ?? '';
+  for (const module of ['overlay', 'br_netfilter']) {
+    const loaded = new RegExp(`^${module} loaded$`, 'm').test(modules);
+    probes.push(
+      probe({
+        name: `kernel module ${module}`,
+        node: at,
+        ok: loaded,
+        expected: 'loaded',
+        seen: loaded ? 'loaded' : 'not loaded',
+        hint: `on ${at}: \`modprobe ${module}\`; /etc/modules-load.d/kubernetes.conf loads it at boot (${RERUN})`,
+      }),
+    );
+  }
+  const sysctls = new Map(
+    (s.get('sysctl') ?? '')
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()] as const),
+  );
+  for (const key of ['net.bridge.bridge-nf-call-iptables', 'net.ipv4.ip_forward']) {
+    const value = sysctls.get(key);
+    probes.push(
+      probe({
+        name: `sysctl ${key}`,
+        node: at,
+        ok: value === '1',
+        expected: '1',
+        seen: value ?? 'unreadable',
+        hint:
+          key === 'net.ipv4.ip_forward'
+            ? `without forwarding the node drops pod traffic to other nodes: \`sysctl -w ${key}=1\` on ${at} (${RERUN} also persists it)`
+            : `bridged pod traffic must pass iptables for services to work (needs br_netfilter): \`sysctl -w ${key}=1\` on ${at} (${RERUN})`,
+      }),
+    );
+  }
+
+  const active = (s.get('containerd-active') ?? '').trim();
+  probes.push(
+    probe({ name: 'containerd active', node: at, ok: active === 'active', expected: 'active', seen: active || 'unknown', hint: `on ${at}: \`systemctl start containerd\`; \`journalctl -u containerd -n 30\` tells why it stopped (${RERUN})` }),
+  );
+  const ctr = s.get('ctr-version') ?? '';
+  const serverVersion = /Server:\s*\n\s*Version:\s*(\S+)/.exec(ctr)?.[1];
+  probes.push(
+    probe({
+      name: 'ctr version reaches containerd',
+      node: at,
+      ok: serverVersion !== undefined,
+      expected: 'client and server versions (the daemon answers on /run/containerd/containerd.sock)',
+      seen: serverVersion ? `server ${serverVersion}` : brief(ctr, 160),
+      hint: `containerd is not answering on its socket on ${at}: ${RERUN}, then \`journalctl -u containerd\``,
+    }),
+  );
+  const containerdVersion = versionNumber(s.get('containerd-version') ?? '');
+  probes.push(
+    probe({
+      name: 'containerd version',
+      node: at,
+      ok: containerdVersion === plan.versions.containerd,
+      expected: `${plan.versions.containerd} (versions.containerd in the spec)`,
+      seen: containerdVersion ?? brief(s.get('containerd-version') ?? 'not installed'),
+      hint: `put containerd ${plan.versions.containerd} into the artifacts (bin/containerd*), or set versions.containerd: ${containerdVersion ?? '?'} in hardway-lab.yaml; then ${RERUN}`,
+    }),
+  );
+  const runcVersion = versionNumber(s.get('runc-version') ?? '');
+  const runcPath = (s.get('runc-path') ?? '').trim();
+  probes.push(
+    probe({
+      name: 'runc',
+      node: at,
+      ok: runcVersion === plan.versions.runc && runcPath === '/usr/local/bin/runc',
+      expected: `/usr/local/bin/runc ${plan.versions.runc}`,
+      seen: runcVersion ? `${runcPath || 'not on PATH'} ${runcVersion}` : brief(s.get('runc-version') ?? 'missing'),
+      hint: runcVersion && runcVersion !== plan.versions.runc
+        ? `put runc ${plan.versions.runc} into the artifacts (bin/runc), or set versions.runc: ${runcVersion}; then ${RERUN}`
+        : `containerd starts every container through runc: ${RERUN} installs it to /usr/local/bin`,
+    }),
+  );
+
+  let bridge: { type?: string; bridge?: string; cniVersion?: string; ipam?: { ranges?: { subnet?: string }[][] } } | undefined;
+  let bridgeError = '';
+  try {
+    bridge = JSON.parse(s.get('bridge-conf') ?? '') as typeof bridge;
+  } catch (error) {
+    bridgeError = `${brief(s.get('bridge-conf') ?? '', 80)} (${(error as Error).message})`;
+  }
+  const subnet = bridge?.ipam?.ranges?.[0]?.[0]?.subnet;
+  probes.push(
+    probe({
+      name: 'CNI bridge config',
+      node: at,
+      ok: bridge?.type === 'bridge' && subnet === node.podCidr,
+      expected: `/etc/cni/net.d/10-bridge.conf: bridge plugin, subnet ${node.podCidr} (this worker's pod CIDR)`,
+      seen: bridge ? `type ${bridge.type}, subnet ${subnet ?? 'none'}` : `unreadable: ${bridgeError}`,
+      hint: `each worker hands out pod addresses from its own /24, which the routes of the other nodes point at: ${RERUN} copies the lab's config`,
+    }),
+  );
+  const wantedCniVersion = bridge?.cniVersion ?? '1.0.0';
+  const plugins = new Map(
+    (s.get('cni-plugins') ?? '')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => [l.split(' ')[0]!, l.slice(l.indexOf(' ') + 1)] as const),
+  );
+  for (const name of ['bridge', 'host-local', 'loopback']) {
+    const report = plugins.get(name) ?? 'missing';
+    let supports = false;
+    try {
+      supports = (JSON.parse(report) as { supportedVersions?: string[] }).supportedVersions?.includes(wantedCniVersion) ?? false;
+    } catch {
+      supports = false;
+    }
+    probes.push(
+      probe({
+        name: `CNI plugin ${name}`,
+        node: at,
+        ok: supports,
+        expected: `/opt/cni/bin/${name}, speaking CNI ${wantedCniVersion}`,
+        seen: report === 'missing' ? 'missing' : supports ? `supports ${wantedCniVersion}` : brief(report, 120),
+        hint: report === 'missing' ? `${RERUN} copies the CNI plugins to /opt/cni/bin` : `the plugin is too old for cniVersion ${wantedCniVersion}: use CNI plugins ${plan.versions.cniPlugins}`,
+      }),
+    );
+  }
+
+  if (options.kubeBinaries) {
+    for (const unit of ['kubelet', 'kube-proxy']) {
+      const state = (s.get(`${unit}-active`) ?? '').trim();
+      probes.push(
+        probe({ name: `${unit} active`, node: at, ok: state === 'active', expected: 'active', seen: state || 'unknown', hint: `on ${at}: \`journalctl -u ${unit} -n 50\`; ${RERUN}` }),
+      );
+    }
+  }
+  return probes;
+}

@@ -1,0 +1,60 @@
+// Step 1: the machines.
+
+import { computeFactsArgs, computeProbes } from '../checkers/compute-facts.ts';
+import { unreachableProbe } from '../checkers/probe.ts';
+import { HOST, StepError, type StepDefinition } from '../engine/step-definition.ts';
+import { byTemplate, copyCommands, syncJobs } from './step-support.ts';
+
+const HOSTS = byTemplate('common/hosts');
+/** Boot to SSH at KVM speed; the engine's timing scale stretches it for software emulation. */
+const SSH_WAIT_MS = 300_000;
+
+export const computeStep: StepDefinition = {
+  id: 'compute',
+  title: 'Compute: the VMs, their names and addresses',
+  explanation:
+    'Every node of the plan becomes a VM with its planned address. Each gets its hostname, an /etc/hosts naming every node ' +
+    '(no DNS in the lab), and swap turned off (the kubelet refuses swap). The checker also proves each node talks to the ' +
+    'others from its lab address: a VM that prefers a NAT or management NIC makes the kubelet register the wrong ' +
+    'INTERNAL-IP, and `kubectl logs` and `exec` break later — a classic hard-way failure.',
+  roles: ['lb', 'controller', 'worker'],
+  needsKubeBinaries: false,
+  hostCommands: () => [{ node: HOST, command: 'hardway-lab up --vms-only && hardway-lab status', description: 'create and start every VM of the plan' }],
+  commands: (env, node) => [
+    { node: node.name, command: `hostnamectl set-hostname ${node.name}`, description: 'the name the kubelet registers under' },
+    ...copyCommands(env, node, HOSTS),
+    { node: node.name, command: "swapoff -a && sed -i -E '/^[^#]\\S*\\s+\\S+\\s+swap\\s/ s/^/#/' /etc/fstab", description: 'no swap, also after a reboot' },
+    {
+      node: node.name,
+      command: `ip route get ${env.plan.nodes.find((n) => n.name !== node.name)?.ip ?? env.plan.network.gateway}`,
+      description: `must say "src ${node.ip}"`,
+    },
+  ],
+  async run(ctx) {
+    if (!ctx.provider) {
+      throw new StepError('no provider to create the VMs with', { hint: 'run through `hardway-lab up`, which creates the provider from the spec' });
+    }
+    ctx.progress('creating and starting the VMs');
+    await ctx.provider.create();
+    const provider = ctx.provider;
+    await ctx.forEachNode(ctx.nodes, async (session) => {
+      await session.waitForSsh({ timeoutMs: SSH_WAIT_MS * ctx.timing.scale, consoleTail: () => provider.consoleTail(session.name) });
+      await session.syncFiles(syncJobs(ctx.paths, session.node, HOSTS));
+      await session.runScript('steps/compute-node.sh', [session.name]);
+    });
+  },
+  async check(ctx) {
+    const args = computeFactsArgs(ctx.plan);
+    const perNode = await Promise.all(
+      ctx.nodes.map(async (node) => {
+        try {
+          const result = await ctx.session(node).runScript('checks/compute-facts.sh', args, { quietStdout: true, timeoutMs: 60_000 * ctx.timing.scale });
+          return computeProbes(ctx.plan, node, result.stdout, Date.now() / 1000);
+        } catch (error) {
+          return [unreachableProbe(node.name, error)];
+        }
+      }),
+    );
+    return perNode.flat();
+  },
+};

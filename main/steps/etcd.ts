@@ -1,0 +1,121 @@
+// Step 5: the etcd cluster on the controllers.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { clientUrl, etcdProbes, parseEndpointHealth, type EtcdClusterFacts, type EtcdMemberFacts } from '../checkers/etcd-cluster.ts';
+import { parseSections } from '../engine/shell.ts';
+import { StepError, type StepContext, type StepDefinition } from '../engine/step-definition.ts';
+import { binaryJobs, byTemplate, copyCommands, ensureServices, syncJobs, touches } from './step-support.ts';
+
+const UNIT = byTemplate('systemd/etcd.service');
+const ETCD_BIN = '/usr/local/bin/etcd';
+const ETCDCTL_BIN = '/usr/local/bin/etcdctl';
+const HEALTH_WAIT_MS = 60_000;
+
+export function etcdEndpoints(ctx: Pick<StepContext, 'plan'>): string {
+  return ctx.plan.nodes
+    .filter((n) => n.role === 'controller')
+    .map(clientUrl)
+    .join(',');
+}
+
+const ETCDCTL_TLS = '--cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key';
+
+/** Asks the cluster from the first controller whose etcdctl answers. */
+async function clusterFacts(ctx: StepContext): Promise<EtcdClusterFacts> {
+  const endpoints = etcdEndpoints(ctx);
+  for (const node of ctx.nodes) {
+    try {
+      const result = await ctx.session(node).script('checks/etcd-cluster-facts.sh', [endpoints], { quietStdout: true, timeoutMs: 120_000 * ctx.timing.scale });
+      const sections = parseSections(result.stdout);
+      if ((sections.get('member-list') ?? '').trim().startsWith('{')) return { askedFrom: node.name, output: result.stdout };
+    } catch {
+      // Unreachable node: ask the next one.
+    }
+  }
+  return {};
+}
+
+export const etcdStep: StepDefinition = {
+  id: 'etcd',
+  title: 'etcd cluster over mutual TLS',
+  explanation:
+    'etcd is the cluster\'s memory. One member runs on every controller; members talk to each other (port 2380) and to ' +
+    'clients (2379) only over TLS, and each side must show a certificate signed by the lab CA. That is why the member ' +
+    'certificate carries both serverAuth and clientAuth. With 3 members, one may fail and the cluster still has a leader ' +
+    '(a majority); with 2, losing either stops all writes.',
+  roles: ['controller'],
+  needsKubeBinaries: false,
+  commands: (env, node) => [
+    { node: node.name, command: `install -m 0755 etcd etcdctl /usr/local/bin/`, description: 'the binaries (copied from the artifacts)' },
+    { node: node.name, command: 'install -d -m 0700 /var/lib/etcd', description: 'the data directory, private' },
+    ...copyCommands(env, node, UNIT),
+    { node: node.name, command: 'systemctl daemon-reload && systemctl enable --now etcd', description: 'start the member; it waits for the others' },
+    {
+      node: node.name,
+      command: `ETCDCTL_API=3 etcdctl --endpoints=${env.plan.nodes.filter((n) => n.role === 'controller').map(clientUrl).join(',')} ${ETCDCTL_TLS} endpoint status -w table`,
+      description: 'every member, exactly one IS LEADER=true',
+    },
+  ],
+  async run(ctx) {
+    const artifacts = await ctx.artifacts(['etcd']);
+    const binaries = binaryJobs([
+      { local: artifacts.require('etcd'), remote: ETCD_BIN },
+      { local: artifacts.require('etcdctl'), remote: ETCDCTL_BIN },
+    ]);
+    // Members start together: each one's start waits until a majority is up.
+    await ctx.forEachNode(ctx.nodes, async (session) => {
+      const changedBinaries = await session.syncFiles(binaries);
+      await session.run('[ -d /var/lib/etcd ] || install -d -m 0700 /var/lib/etcd; [ "$(stat -c %a /var/lib/etcd)" = 700 ] || chmod 700 /var/lib/etcd');
+      const changedUnit = await session.syncFiles(syncJobs(ctx.paths, session.node, UNIT));
+      await ensureServices(session, [{ unit: 'etcd', restart: touches(changedBinaries, [ETCD_BIN]) || changedUnit.length > 0 }], {
+        daemonReload: changedUnit.length > 0,
+        timeoutMs: 300_000 * ctx.timing.scale,
+      });
+    });
+    await waitForHealthyCluster(ctx);
+  },
+  async check(ctx) {
+    const members: EtcdMemberFacts[] = await Promise.all(
+      ctx.nodes.map(async (node) => {
+        try {
+          const result = await ctx.session(node).script('checks/etcd-member-facts.sh', [node.ip], { quietStdout: true, timeoutMs: 120_000 * ctx.timing.scale });
+          return { node, output: result.stdout };
+        } catch (error) {
+          return { node, error: (error as Error).message.split('\n')[0] };
+        }
+      }),
+    );
+    return etcdProbes(ctx.plan, members, await clusterFacts(ctx));
+  },
+};
+
+async function waitForHealthyCluster(ctx: StepContext): Promise<void> {
+  const first = ctx.nodes[0];
+  if (!first) return;
+  const session = ctx.session(first);
+  const deadline = Date.now() + HEALTH_WAIT_MS * ctx.timing.scale;
+  let last = '';
+  for (;;) {
+    const result = await session.exec(`ETCDCTL_API=3 etcdctl --endpoints=${etcdEndpoints(ctx)} ${ETCDCTL_TLS} --dial-timeout=3s --command-timeout=5s endpoint health -w json`, {
+      quietStdout: true,
+    });
+    try {
+      const health = parseEndpointHealth(result.stdout.trim());
+      if (health.length === ctx.nodes.length && health.every((h) => h.health)) {
+        ctx.info(`etcd: all ${health.length} members healthy`);
+        return;
+      }
+      last = health.map((h) => `${h.endpoint} ${h.health ? 'healthy' : h.error}`).join('; ');
+    } catch {
+      last = (result.stderr || result.stdout).trim().split('\n').slice(-2).join(' ');
+    }
+    if (Date.now() > deadline) {
+      throw new StepError('the etcd cluster did not become healthy', {
+        node: first.name,
+        output: last,
+        hint: 'read `journalctl -u etcd -n 50` on each controller: "bad certificate" points at the certificates step, "connection refused" on 2380 at a member that is down',
+      });
+    }
+    await sleep(3000, undefined, { signal: ctx.signal });
+  }
+}

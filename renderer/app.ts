@@ -1,0 +1,374 @@
+// The renderer's entry point. It talks to the lab only through the typed API contract: in the
+// desktop app through the preload's functions, in browser mode over the server's WebSocket.
+// No Node, no Electron, no ipcRenderer here.
+
+import type { ApiEvent, LabClient } from '../main/api/api-contract.ts';
+import type { Actions } from './actions.ts';
+import { errorText, formatTime, h, mount } from './dom.ts';
+import { Store, type ViewName } from './store.ts';
+import { TerminalManager } from './terminal-manager.ts';
+import { createBrowserClient, type ConnectionState } from './transport-browser.ts';
+import { createElectronClient, preloadBridge } from './transport-electron.ts';
+import { renderDashboard } from './view-dashboard.ts';
+import { TerminalsView } from './view-terminals.ts';
+import { renderWalkthrough, selectedStep } from './view-walkthrough.ts';
+
+const STATUS_EVERY_MS = 15_000;
+
+const store = new Store();
+const bridge = preloadBridge();
+const api: LabClient = bridge
+  ? createElectronClient(bridge)
+  : createBrowserClient((connection: ConnectionState, detail?: string) => {
+      const wasLost = store.state.connection === 'lost';
+      store.set({ connection, connectionDetail: detail });
+      if (connection === 'open' && wasLost) void loadAll();
+    });
+if (bridge) store.set({ connection: 'open' });
+
+const terminals = new TerminalManager(api, () => {
+  terminalsView.render(store.state.lab);
+  layoutTerminals();
+  renderDock();
+});
+
+const actions: Actions = {
+  show: (view) => showView(view),
+  refreshStatus,
+  createCluster: () => longCall('up'),
+  destroyCluster: () => longCall('destroy'),
+  runStep: (id) => stepCall(id, 'run'),
+  checkStep: (id) => stepCall(id, 'check'),
+  selectStep: (id) => store.set({ selectedStep: id }),
+  openTerminal: async (node, where = 'terminals') => {
+    try {
+      const entry = await terminals.open(node);
+      if (where === 'walkthrough') dockTerminal = entry.info.id;
+      else {
+        terminalsView.show(entry.info.id);
+        showView('terminals');
+      }
+      terminalsView.render(store.state.lab);
+      layoutTerminals();
+      entry.term.focus();
+    } catch (error) {
+      toast(`Could not open a terminal on ${node}`, errorText(error));
+    }
+  },
+  typeInTerminal: async (node, command) => {
+    try {
+      const entry = await terminals.ensureFor(node);
+      if (store.state.view === 'walkthrough') dockTerminal = entry.info.id;
+      else terminalsView.show(entry.info.id);
+      renderDock();
+      layoutTerminals();
+      await terminals.typeInto(node, command);
+    } catch (error) {
+      toast(`Could not type into ${node}'s terminal`, errorText(error));
+    }
+  },
+};
+
+// ---- layout: persistent containers; only their contents are redrawn --------------------------
+
+const navButtons = new Map<ViewName, HTMLButtonElement>();
+const nav = h(
+  'nav',
+  { class: 'main-nav', role: 'tablist' },
+  (['dashboard', 'walkthrough', 'terminals'] as const).map((view) => {
+    const button = h('button', { class: 'nav-tab', role: 'tab', 'data-view': view, onclick: () => showView(view) }, view[0]!.toUpperCase() + view.slice(1));
+    navButtons.set(view, button);
+    return button;
+  }),
+);
+const labTitle = h('div', { class: 'lab-title' });
+const headerActions = h('div', { class: 'header-actions' });
+const connectionBanner = h('div', { class: 'connection-banner', role: 'alert', hidden: true });
+const dashboardHost = h('div', { class: 'view-host', 'data-view': 'dashboard' });
+const stepListHost = h('div', { class: 'walk-list' });
+const stepDetailHost = h('div', { class: 'walk-detail' });
+const dockHeader = h('div', { class: 'dock-header' });
+const dockPane = h('div', { class: 'term-pane dock-pane' });
+const dockEmpty = h('div', { class: 'term-empty small' }, h('p', {}, 'Use “Type in …” on a command to open that node’s terminal here.'));
+const walkthroughHost = h('div', { class: 'view-host', 'data-view': 'walkthrough' }, h('section', { class: 'view walkthrough' }, stepListHost, stepDetailHost, h('aside', { class: 'walk-dock', 'aria-label': 'Terminal' }, dockHeader, dockPane, dockEmpty)));
+const terminalsView = new TerminalsView(terminals, actions);
+const terminalsHost = h('div', { class: 'view-host', 'data-view': 'terminals' }, terminalsView.element);
+const activityToggle = h('button', { class: 'activity-toggle', onclick: () => activity.classList.toggle('open') }, 'Activity');
+const activityLines = h('ol', { class: 'activity-lines' });
+const activity = h('footer', { class: 'activity' }, activityToggle, activityLines);
+const toasts = h('div', { class: 'toasts', 'aria-live': 'polite' });
+
+document.body.append(
+  h(
+    'div',
+    { class: 'app' },
+    h('header', { class: 'topbar' }, h('div', { class: 'brand' }, h('span', { class: 'brand-mark' }, '⎈'), h('span', {}, 'Hardway Lab')), labTitle, nav, h('span', { class: 'spacer' }), headerActions),
+    connectionBanner,
+    h('main', { class: 'content' }, dashboardHost, walkthroughHost, terminalsHost),
+    activity,
+    toasts,
+  ),
+);
+
+let dockTerminal: string | undefined;
+let confirmDestroy = false;
+
+function showView(view: ViewName): void {
+  store.set({ view });
+  render();
+  if (view === 'dashboard') void refreshStatus();
+  if (view === 'terminals') requestAnimationFrame(() => terminalsView.focusActive());
+}
+
+function render(): void {
+  const s = store.state;
+  for (const [view, button] of navButtons) {
+    button.classList.toggle('active', view === s.view);
+    button.setAttribute('aria-selected', String(view === s.view));
+  }
+  dashboardHost.hidden = s.view !== 'dashboard';
+  walkthroughHost.hidden = s.view !== 'walkthrough';
+  terminalsHost.hidden = s.view !== 'terminals';
+
+  mount(labTitle, s.lab ? [h('strong', {}, s.lab.name), h('span', { class: 'muted small' }, `${s.lab.preset} · ${s.lab.nodes.length} nodes · ${s.lab.provider}`)] : null);
+  renderHeaderActions();
+  connectionBanner.hidden = s.connection !== 'lost';
+  connectionBanner.textContent = s.connection === 'lost' ? `Disconnected from the lab server: ${s.connectionDetail ?? ''} — retrying…` : '';
+
+  // Redraw a view only when its data changed (slices are replaced, never mutated), so a stream of
+  // activity lines does not reset a text selection in the walkthrough.
+  const key = viewKey(s);
+  const changed = key.length !== lastKey.length || key.some((part, i) => part !== lastKey[i]);
+  lastKey = key;
+  if (s.view === 'dashboard' && changed) mount(dashboardHost, renderDashboard(s, actions));
+  if (s.view === 'walkthrough' && changed) {
+    const { list, detail } = renderWalkthrough(s, actions);
+    mount(stepListHost, list);
+    mount(stepDetailHost, detail);
+    renderDock();
+  }
+  if (s.view === 'terminals') terminalsView.render(s.lab);
+  layoutTerminals();
+  renderActivity();
+}
+
+let lastKey: unknown[] = [];
+function viewKey(s: typeof store.state): unknown[] {
+  if (s.view === 'dashboard') return [s.view, s.lab, s.labError, s.status, s.statusError, s.statusLoading, s.steps, s.stepsError, s.stepStates, s.operations, s.progress];
+  if (s.view === 'walkthrough') return [s.view, s.lab, s.steps, s.stepsError, s.stepStates, s.checks, s.busy, s.stepErrors, s.selectedStep, Object.keys(s.busy).length ? s.progress : null];
+  return [s.view];
+}
+
+function renderHeaderActions(): void {
+  const s = store.state;
+  const running = Object.values(s.operations).find((o) => o.status === 'running' && (o.kind === 'up' || o.kind === 'destroy'));
+  const engine = s.lab?.capabilities.engine;
+  const disabled = Boolean(running) || engine?.available === false;
+  const title = engine?.available === false ? engine.reason : undefined;
+  mount(
+    headerActions,
+    h('span', { class: `conn ${s.connection}`, title: s.connectionDetail ?? s.connection }, h('span', { class: `dot ${s.connection === 'open' ? 'ok' : s.connection === 'lost' ? 'down' : 'degraded'}` }), bridge ? 'desktop' : 'browser mode'),
+    h('button', { class: 'btn primary', 'data-action': 'create-cluster', disabled, title, onclick: () => void actions.createCluster() }, running?.kind === 'up' ? 'Creating…' : 'Create cluster'),
+    confirmDestroy
+      ? h(
+          'span',
+          { class: 'confirm' },
+          h('span', { class: 'small' }, 'Destroy every VM of this lab?'),
+          h('button', { class: 'btn danger small', 'data-action': 'confirm-destroy', onclick: () => {
+            confirmDestroy = false;
+            void actions.destroyCluster();
+          } }, 'Destroy'),
+          h('button', { class: 'btn ghost small', onclick: () => {
+            confirmDestroy = false;
+            renderHeaderActions();
+          } }, 'Cancel'),
+        )
+      : h('button', { class: 'btn danger-outline', 'data-action': 'destroy-cluster', disabled, title, onclick: () => {
+          confirmDestroy = true;
+          renderHeaderActions();
+        } }, running?.kind === 'destroy' ? 'Destroying…' : 'Destroy'),
+  );
+}
+
+function renderDock(): void {
+  const s = store.state;
+  const step = selectedStep(s);
+  const stepNodes = step ? [...new Set(step.commands.map((c) => c.node).filter((n) => n !== 'host'))] : [];
+  const nodes = stepNodes.length ? stepNodes : (s.lab?.nodes.map((n) => n.name) ?? []);
+  const current = dockTerminal ? terminals.get(dockTerminal) : undefined;
+  if (dockTerminal && !current) dockTerminal = undefined;
+  mount(
+    dockHeader,
+    h('span', { class: 'muted small' }, 'Terminal'),
+    nodes.map((node) => {
+      const entry = terminals.forNode(node);
+      const active = current?.info.node === node;
+      return h('button', { class: `btn small ${active ? 'active' : 'ghost'}`, 'data-dock-node': node, onclick: () => {
+        if (entry) {
+          dockTerminal = entry.info.id;
+          renderDock();
+          layoutTerminals();
+          entry.term.focus();
+        } else void actions.openTerminal(node, 'walkthrough');
+      } }, entry ? h('span', { class: `dot ${entry.info.state === 'connected' ? 'ok' : 'degraded'}` }) : null, node);
+    }),
+  );
+  dockEmpty.hidden = Boolean(current);
+  dockPane.hidden = !current;
+}
+
+/** Each terminal element lives in one place: the dock (walkthrough) or a pane (terminals view). */
+function layoutTerminals(): void {
+  const view = store.state.view;
+  if (view === 'walkthrough') {
+    const entry = dockTerminal ? terminals.get(dockTerminal) : undefined;
+    for (const child of [...dockPane.children]) if (child !== entry?.element) child.remove();
+    if (entry) terminals.place(entry, dockPane);
+  } else if (view === 'terminals') {
+    terminalsView.layout();
+  }
+}
+
+function renderActivity(): void {
+  const lines = store.state.activity.slice(-120);
+  // The footer shows what the engine is doing, not raw command output.
+  const last = [...lines].reverse().find((l) => l.level === 'info' || l.level === 'progress');
+  mount(activityToggle, h('span', {}, 'Activity'), last ? h('span', { class: 'muted small activity-last' }, `${last.node ? `${last.node}: ` : ''}${last.text}`) : null);
+  if (!activity.classList.contains('open')) return;
+  mount(activityLines, lines.map((l) => h('li', { class: l.level }, h('span', { class: 'muted' }, formatTime(l.at)), l.node ? h('span', { class: 'node-chip small' }, l.node) : null, h('span', { class: 'mono' }, l.text))));
+  activityLines.scrollTop = activityLines.scrollHeight;
+}
+
+function toast(title: string, text: string): void {
+  const el = h('div', { class: 'toast', role: 'alert' }, h('strong', {}, title), h('pre', {}, text), h('button', { class: 'btn ghost small', onclick: () => el.remove() }, 'Dismiss'));
+  toasts.append(el);
+  setTimeout(() => el.remove(), 20_000);
+}
+
+// ---- data --------------------------------------------------------------------------------------
+
+async function loadAll(): Promise<void> {
+  try {
+    store.set({ lab: await api.getLab(), labError: undefined });
+  } catch (error) {
+    store.set({ labError: errorText(error) });
+  }
+  await Promise.all([loadSteps(), loadOperations(), terminals.restore().catch(() => {}), refreshStatus()]);
+}
+
+async function loadSteps(): Promise<void> {
+  try {
+    const [steps, states] = await Promise.all([api.listSteps(), api.getStepStates()]);
+    const stepStates = Object.fromEntries(states.map((s) => [s.id, s]));
+    const checks = Object.fromEntries(states.filter((s) => s.lastCheck).map((s) => [s.id, s.lastCheck!]));
+    store.set({ steps, stepStates, checks: { ...checks, ...store.state.checks }, stepsError: undefined });
+  } catch (error) {
+    store.set({ stepsError: errorText(error) });
+  }
+}
+
+async function loadOperations(): Promise<void> {
+  try {
+    const operations = await api.listOperations();
+    store.set({ operations: Object.fromEntries(operations.map((o) => [o.id, o])) });
+  } catch {
+    // Older servers without operations: the dashboard simply shows none.
+  }
+}
+
+let statusInFlight: Promise<void> | undefined;
+async function refreshStatus(): Promise<void> {
+  statusInFlight ??= (async () => {
+    store.set({ statusLoading: true });
+    try {
+      store.set({ status: await api.getStatus(), statusError: undefined });
+    } catch (error) {
+      store.set({ statusError: errorText(error) });
+    } finally {
+      store.set({ statusLoading: false });
+      statusInFlight = undefined;
+    }
+  })();
+  return statusInFlight;
+}
+
+async function longCall(kind: 'up' | 'destroy'): Promise<void> {
+  try {
+    if (kind === 'up') await api.up();
+    else await api.destroy();
+  } catch (error) {
+    toast(kind === 'up' ? 'Creating the cluster failed' : 'Destroying the cluster failed', errorText(error));
+  }
+  await Promise.all([loadSteps(), refreshStatus()]);
+}
+
+async function stepCall(id: string, kind: 'run' | 'check'): Promise<void> {
+  store.update((s) => {
+    s.busy = { ...s.busy, [id]: kind };
+    const { [id]: _drop, ...rest } = s.stepErrors;
+    s.stepErrors = rest;
+  });
+  try {
+    if (kind === 'run') {
+      const state = await api.runStep(id);
+      store.update((s) => {
+        s.stepStates = { ...s.stepStates, [id]: state };
+        if (state.lastCheck) s.checks = { ...s.checks, [id]: state.lastCheck };
+      });
+    } else {
+      const result = await api.checkStep(id);
+      store.update((s) => {
+        s.checks = { ...s.checks, [id]: result };
+      });
+    }
+  } catch (error) {
+    store.update((s) => {
+      s.stepErrors = { ...s.stepErrors, [id]: errorText(error) };
+    });
+  } finally {
+    store.update((s) => {
+      const { [id]: _done, ...rest } = s.busy;
+      s.busy = rest;
+    });
+    scheduleStatusRefresh();
+  }
+}
+
+let statusTimer: number | undefined;
+function scheduleStatusRefresh(): void {
+  window.clearTimeout(statusTimer);
+  statusTimer = window.setTimeout(() => void refreshStatus(), 1500);
+}
+
+api.onEvent((event: ApiEvent) => {
+  switch (event.kind) {
+    case 'terminal-output':
+    case 'terminal-state':
+      terminals.handleEvent(event);
+      break;
+    case 'lab':
+      store.applyLabEvent(event.event);
+      if (event.event.type === 'step' && event.event.state.status !== 'running') scheduleStatusRefresh();
+      break;
+    case 'operation':
+      store.update((s) => {
+        s.operations = { ...s.operations, [event.operation.id]: event.operation };
+      });
+      if (event.operation.status !== 'running') {
+        void loadSteps();
+        scheduleStatusRefresh();
+      }
+      break;
+    case 'status':
+      store.set({ status: event.status, statusError: undefined });
+      break;
+  }
+});
+
+store.subscribe(() => render());
+setInterval(() => {
+  if (store.state.view === 'dashboard' && store.state.connection === 'open' && !document.hidden) void refreshStatus();
+}, STATUS_EVERY_MS);
+
+render();
+void loadAll();

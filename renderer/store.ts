@@ -1,0 +1,98 @@
+// The page's state, in one place: what the lab is, how it is doing, the steps and their results.
+// Views subscribe and redraw their part; nothing here talks to the API.
+
+import type { CheckResult, LabEvent, LabStatus, LabSummary, OperationState, StepInfo, StepState } from '../main/api/api-contract.ts';
+import type { ConnectionState } from './transport-browser.ts';
+
+export type ViewName = 'dashboard' | 'walkthrough' | 'terminals';
+
+export type ActivityLine = { at: string; text: string; level: 'info' | 'stdout' | 'stderr' | 'progress'; node?: string; step?: string };
+
+export interface AppState {
+  view: ViewName;
+  connection: ConnectionState;
+  connectionDetail?: string;
+  lab?: LabSummary;
+  labError?: string;
+  status?: LabStatus;
+  statusError?: string;
+  statusLoading: boolean;
+  steps?: StepInfo[];
+  stepsError?: string;
+  stepStates: Record<string, StepState>;
+  checks: Record<string, CheckResult>;
+  /** Which step calls are in flight from this page: `run` or `check`. */
+  busy: Record<string, 'run' | 'check'>;
+  stepErrors: Record<string, string>;
+  operations: Record<string, OperationState>;
+  selectedStep?: string;
+  activity: ActivityLine[];
+  /** Latest progress line per step, for the walkthrough and the dashboard. */
+  progress: Record<string, { message: string; fraction?: number }>;
+}
+
+export class Store {
+  state: AppState = {
+    view: 'dashboard',
+    connection: 'connecting',
+    statusLoading: false,
+    stepStates: {},
+    checks: {},
+    busy: {},
+    stepErrors: {},
+    operations: {},
+    activity: [],
+    progress: {},
+  };
+  private readonly listeners = new Set<(state: AppState) => void>();
+  private scheduled = false;
+
+  set(patch: Partial<AppState>): void {
+    this.state = { ...this.state, ...patch };
+    this.schedule();
+  }
+
+  update(change: (state: AppState) => void): void {
+    change(this.state);
+    this.state = { ...this.state };
+    this.schedule();
+  }
+
+  subscribe(listener: (state: AppState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Engine events change step states, checks, progress and the activity log. */
+  applyLabEvent(event: LabEvent): void {
+    this.update((s) => {
+      if (event.type === 'step') {
+        s.stepStates = { ...s.stepStates, [event.state.id]: event.state };
+        if (event.state.lastCheck) s.checks = { ...s.checks, [event.state.id]: event.state.lastCheck };
+      } else if (event.type === 'check') {
+        s.checks = { ...s.checks, [event.result.step]: event.result };
+      } else if (event.type === 'log') {
+        pushActivity(s, { at: new Date().toISOString(), text: event.line, level: event.stream, node: event.node, step: event.step });
+      } else if (event.type === 'progress') {
+        if (event.step) s.progress = { ...s.progress, [event.step]: { message: event.message, fraction: event.fraction } };
+        pushActivity(s, { at: new Date().toISOString(), text: event.message, level: 'progress', node: event.node, step: event.step });
+      }
+    });
+  }
+
+  // Redraw at most once per frame however many events arrive.
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    requestAnimationFrame(() => {
+      this.scheduled = false;
+      for (const listener of this.listeners) listener(this.state);
+    });
+  }
+}
+
+const MAX_ACTIVITY = 400;
+
+function pushActivity(s: AppState, line: ActivityLine): void {
+  s.activity = [...s.activity.slice(-(MAX_ACTIVITY - 1)), line];
+}

@@ -1,0 +1,183 @@
+// E2E, tier 1 (no VMs): Debian's Chromium driven by playwright-core against browser mode, on a lab
+// made by the real CLI (`hardway-lab render`). Every node's SSH endpoint is a REAL OpenSSH server
+// on 127.0.0.1, so the terminals are real PTY shells. Proves: the dashboard draws the plan (nodes,
+// IPs, roles), the walkthrough lists the engine's steps and types a command into a node's
+// terminal, `hostname` typed in a terminal comes back on screen, switching tabs and reloading the
+// page keep the session, a dropped connection shows the banner and reconnects, and a step's
+// checker runs from the UI (host preflight: no VM needed). Saves the screenshots for the README.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import type { StepInfo } from '../../main/api/api-contract.ts';
+import { startServer, type RunningServer } from '../../main/server/serve.ts';
+import { ensureLabSshKey } from '../../main/ssh/lab-ssh-key.ts';
+import { localSshdUnavailableReason, startLocalSshd, type LocalSshd } from '../helpers/local-sshd.ts';
+import { chromiumUnavailableReason, launchChromium, openApp, screenshot, waitForTerminalText } from './support/chromium.ts';
+
+const skip = chromiumUnavailableReason() ?? localSshdUnavailableReason();
+if (skip) console.warn(`SKIPPED: e2e browser (no VMs): ${skip}`);
+
+const root = new URL('../..', import.meta.url).pathname;
+let labDir: string;
+let sshd: LocalSshd;
+let server: RunningServer;
+let browser: Browser;
+let page: Page;
+let pageErrors: string[];
+
+before(async () => {
+  if (skip) return;
+  labDir = await mkdtemp(join(tmpdir(), 'hwl-e2e-novm-'));
+  execFileSync(process.execPath, [join(root, 'bin/hardway-lab.mjs'), 'render', '--lab', labDir], { stdio: 'pipe' });
+  const key = await ensureLabSshKey(join(labDir, 'ssh'));
+  sshd = await startLocalSshd({ authorizedKeys: key.publicKey });
+  server = await startServer({ lab: labDir, serviceOptions: { sshEndpoint: () => sshd.endpoint, terminalOptions: { reconnectDelaysMs: [300, 600, 1200] } } });
+  browser = await launchChromium();
+  ({ page, errors: pageErrors } = await openApp(browser, server.url));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  await sshd?.dispose();
+  if (labDir) await rm(labDir, { recursive: true, force: true });
+});
+
+async function apiCall<T>(method: string, ...params: unknown[]): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/api/call/${method}`, {
+    method: 'POST',
+    headers: { 'x-hardway-token': server.token, 'content-type': 'application/json' },
+    body: JSON.stringify(params),
+  });
+  const reply = (await response.json()) as { result?: T; error?: { message: string } };
+  if (reply.error) throw new Error(`${method}: ${reply.error.message}`);
+  return reply.result as T;
+}
+
+test('the dashboard draws the lab: topology with every node, IP and role, and a card per node', { skip }, async () => {
+  await page.waitForSelector('svg.topology .topo-node[data-node="worker-1"]');
+  const topology = await page.$$eval('svg.topology .topo-node', (nodes) => nodes.map((n) => ({ node: n.getAttribute('data-node'), text: n.textContent ?? '' })));
+  assert.deepEqual(
+    topology.map((n) => n.node),
+    ['lb', 'controller-0', 'controller-1', 'controller-2', 'worker-0', 'worker-1'],
+  );
+  const expectedIps: Record<string, string> = { lb: '10.240.0.10', 'controller-0': '10.240.0.11', 'controller-2': '10.240.0.13', 'worker-1': '10.240.0.22' };
+  for (const [node, ip] of Object.entries(expectedIps)) assert.ok(topology.find((n) => n.node === node)!.text.includes(ip), `${node} shows ${ip}`);
+  assert.match(topology.find((n) => n.node === 'lb')!.text, /haproxy :6443/);
+  assert.match(topology.find((n) => n.node === 'worker-0')!.text, /pods 10\.200\.0\.0\/24/);
+
+  const cards = await page.$$eval('.node-card', (els) => els.map((e) => ({ node: e.getAttribute('data-node'), text: e.textContent ?? '' })));
+  assert.equal(cards.length, 6);
+  assert.match(cards.find((c) => c.node === 'controller-1')!.text, /controller.*10\.240\.0\.12.*etcd.*kube-apiserver.*kube-controller-manager.*kube-scheduler/s);
+  assert.match(cards.find((c) => c.node === 'lb')!.text, /haproxy/);
+  assert.match(await page.textContent('.lab-title') ?? '', /hardway.*ha · 6 nodes · qemu/);
+  // Live status runs for real: with no VMs the provider says so, nothing is invented.
+  await page.waitForFunction(() => !document.querySelector('.section-head button')?.hasAttribute('disabled'));
+  const etcd = await page.textContent('[data-testid="etcd-card"]');
+  assert.match(etcd ?? '', /unknown|down/);
+  await screenshot(page, 'dashboard');
+});
+
+test('the walkthrough lists every step of the engine with its explanation and commands per node', { skip }, async () => {
+  const steps = await apiCall<StepInfo[]>('listSteps');
+  assert.ok(steps.length >= 5, `the engine has its steps (${steps.length})`);
+  await page.click('[data-view="walkthrough"]');
+  await page.waitForSelector('.step-list .step-item');
+  const listed = await page.$$eval('.step-list .step-item', (items) => items.map((i) => i.getAttribute('data-step')));
+  assert.deepEqual(listed, steps.map((s) => s.id));
+
+  const withCommands = steps.find((s) => s.commands.some((c) => c.node === 'controller-0'))!;
+  assert.ok(withCommands, 'some step has commands for controller-0');
+  await page.click(`.step-item[data-step="${withCommands.id}"] button`);
+  await page.waitForSelector(`.step-detail[data-step="${withCommands.id}"]`);
+  const detail = (await page.textContent('.step-detail')) ?? '';
+  assert.ok(detail.includes(withCommands.title));
+  assert.ok(detail.includes(withCommands.explanation.slice(0, 40).replace(/`/g, '')), 'the explanation is shown');
+  const first = withCommands.commands.find((c) => c.node === 'controller-0')!;
+  assert.ok(detail.includes(first.command.split('\n')[0]!), 'the command is shown');
+
+  // "Type in controller-0" opens that node's terminal beside the step and types the command.
+  const typeButton = page.locator('.command-group', { hasText: 'controller-0' }).locator('[data-action="type-command"]').first();
+  await typeButton.click();
+  await page.waitForSelector('.walk-dock .term-frame[data-node="controller-0"] .xterm-rows');
+  await waitForTerminalText(page, '.walk-dock .term-frame[data-node="controller-0"]', first.command.split('\n')[0]!.slice(0, 30));
+  await page.keyboard.press('Control+C');
+});
+
+test('a terminal on a controller: hostname comes back on screen; tabs, split view and reload keep the session', { skip }, async () => {
+  await page.click('[data-view="terminals"]');
+  await page.click('[data-open-node="controller-0"]');
+  const frame = '.term-panes .term-frame[data-node="controller-0"]:not([data-state="closed"])';
+  await page.waitForSelector(`${frame} .xterm-rows`);
+  const terminalsBefore = await apiCall<Array<{ id: string; node: string }>>('listTerminals');
+  await page.locator(`${frame} .xterm`).last().click();
+  await page.keyboard.type('hostname\n');
+  await waitForTerminalText(page, frame, new RegExp(`\\n${hostname()}\\s*\\n`));
+
+  // A second node's terminal, then back: the first session is the same one, its output intact.
+  await page.click('[data-open-node="worker-0"]');
+  await page.waitForSelector('.term-panes .term-frame[data-node="worker-0"] .xterm-rows');
+  await page.keyboard.type('echo on-$((6*7))-worker\n');
+  await waitForTerminalText(page, '.term-panes .term-frame[data-node="worker-0"]', 'on-42-worker');
+  const controllerTab = page.locator('.term-tab[data-node="controller-0"] .term-tab-main').last();
+  await controllerTab.click();
+  await waitForTerminalText(page, frame, hostname());
+  const terminalsAfter = await apiCall<Array<{ id: string; node: string }>>('listTerminals');
+  for (const t of terminalsBefore) assert.ok(terminalsAfter.some((a) => a.id === t.id), `session ${t.id} (${t.node}) survived the tab switch`);
+
+  await page.click('text=Split view');
+  await page.waitForSelector('.term-panes.split');
+  const visible = await page.$$eval('.term-panes .term-pane:not([hidden]) .term-frame', (frames) => frames.map((f) => f.getAttribute('data-node')));
+  assert.deepEqual(visible.sort(), ['controller-0', 'worker-0'], 'the current and the previous shell side by side');
+  await screenshot(page, 'terminal');
+
+  // A reloaded page re-attaches to the same shells and shows their recent output.
+  await page.reload();
+  await page.click('[data-view="terminals"]');
+  await waitForTerminalText(page, '.term-panes .term-frame[data-node="controller-0"]', hostname());
+  const afterReload = await apiCall<Array<{ id: string }>>('listTerminals');
+  assert.deepEqual(afterReload.map((t) => t.id).sort(), terminalsAfter.map((t) => t.id).sort(), 'no session was dropped or duplicated');
+});
+
+test('a dropped SSH connection shows a banner, reconnects, and the terminal works again', { skip }, async () => {
+  const frame = '.term-panes .term-frame[data-node="controller-0"]';
+  await page.click('.term-tab[data-node="controller-0"] .term-tab-main');
+  await sshd.stop();
+  await page.waitForSelector(`${frame} .term-banner.reconnecting`, { timeout: 20_000 });
+  assert.match((await page.textContent(`${frame} .term-banner`)) ?? '', /Connection to controller-0 lost/);
+  await sshd.start();
+  await page.waitForSelector(`${frame}[data-state="connected"]`, { timeout: 30_000 });
+  await page.locator(`${frame} .xterm`).click();
+  await page.keyboard.type('echo back-$((40+2))\n');
+  await waitForTerminalText(page, frame, 'back-42');
+});
+
+test("a step's checker runs from the UI and shows every probe (host preflight, no VMs needed)", { skip }, async () => {
+  const steps = await apiCall<StepInfo[]>('listSteps');
+  const preflight = steps.find((s) => s.roles.length === 0 || /preflight/i.test(s.id));
+  assert.ok(preflight, 'the engine has a host preflight step');
+  await page.click('[data-view="walkthrough"]');
+  await page.click(`.step-item[data-step="${preflight.id}"] button`);
+  await page.click('[data-action="check-step"]');
+  await page.waitForSelector('[data-testid="check-result"]', { timeout: 120_000 });
+  const verdict = await page.getAttribute('[data-testid="check-result"]', 'data-verdict');
+  const probes = await page.$$eval('[data-testid="check-result"] tr.probe', (rows) => rows.map((r) => ({ name: r.getAttribute('data-probe'), ok: r.classList.contains('ok'), text: r.textContent ?? '' })));
+  assert.ok(probes.length > 0, 'the probes are listed');
+  const failing = probes.filter((p) => !p.ok);
+  if (failing.length) {
+    // Each failing probe is followed by its hint row.
+    const hints = await page.$$eval('[data-testid="check-result"] tr.probe-hint', (rows) => rows.map((r) => r.textContent ?? ''));
+    assert.equal(hints.length, failing.length);
+    assert.ok(hints.every((h) => /Fix: \S/.test(h)));
+  }
+  console.log(`preflight checker from the UI: ${verdict}; ${probes.length} probes, failing: ${failing.map((p) => p.name).join(', ') || 'none'}`);
+  assert.equal(verdict, failing.length ? 'failed' : 'passed');
+  await page.$eval('.walk-detail', (el) => el.scrollTo(0, 0));
+  await screenshot(page, 'walkthrough');
+  assert.deepEqual(pageErrors.filter((e) => !/Failed to load resource.*(404|net::ERR)/.test(e)), [], 'no errors in the page');
+});

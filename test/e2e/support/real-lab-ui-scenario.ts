@@ -1,0 +1,215 @@
+// The real-lab UI scenario. Runs INSIDE the test's own network namespace (test/helpers/netns.ts):
+// the browser-mode server, the lab's VMs (qemu provider: bridge and taps), every SSH client and
+// Chromium all live there, so the page only ever talks to 127.0.0.1 and the server only to the
+// namespace's own lab network.
+//
+// Through the UI only: run the steps up to etcd with the walkthrough's "Run step" buttons; see the
+// nodes running on the dashboard; open a terminal on a controller and read `hostname` back from
+// the rendered terminal; run the etcd checker and see it pass; stop etcd on one controller by
+// typing into its terminal, then see the checker fail with its hint and the dashboard show etcd
+// degraded; destroy the cluster from the header. Returns what it saw as JSON; screenshots go to
+// docs/screenshots/lab-*.png.
+
+import type { Browser, Page } from 'playwright-core';
+import type { StepInfo } from '../../../main/api/api-contract.ts';
+import { startServer, type RunningServer } from '../../../main/server/serve.ts';
+import { launchChromium, openApp, screenshot, terminalScreen, waitForTerminalText } from './chromium.ts';
+
+export interface RealLabUiArgs {
+  labDir: string;
+  artifactsDir: string;
+  /** Run the walkthrough's steps from this one (default the first)... */
+  from?: string;
+  /** ...up to and including this one (default etcd). */
+  until?: string;
+  screenshots?: string;
+}
+
+export interface StepRun {
+  id: string;
+  status: string;
+  seconds: number;
+  error?: string;
+}
+
+export interface RealLabUiResult {
+  steps: StepRun[];
+  /** Set when a step did not finish: the rest of the scenario was not possible. */
+  stoppedAt?: string;
+  dashboard?: { nodeStates: Record<string, string>; etcd: string; api: string };
+  hostnameSeen?: string;
+  etcdCheck?: { verdict: string; probes: number; failing: string[] };
+  brokenCheck?: { verdict: string; failing: Array<{ name: string; node: string; seen: string; hint: string }> };
+  dashboardAfterBreak?: { etcd: string; etcdDetail: string; controller2Etcd: string };
+  destroy?: { status: string; seconds: number; error?: string };
+  pageErrors: string[];
+}
+
+function log(message: string): void {
+  console.log(`${new Date().toISOString().slice(11, 19)} [ui] ${message}`);
+}
+
+export async function realLabUi(args: RealLabUiArgs): Promise<RealLabUiResult> {
+  let server: RunningServer | undefined;
+  let browser: Browser | undefined;
+  const result: RealLabUiResult = { steps: [], pageErrors: [] };
+  try {
+    server = await startServer({ lab: args.labDir, serviceOptions: { artifactsDir: args.artifactsDir, statusTtlMs: 1000 } });
+    log(`browser mode at ${server.url.replace(/token=.*/, 'token=…')}`);
+    browser = await launchChromium();
+    const { page, errors } = await openApp(browser, server.url);
+    result.pageErrors = errors;
+    const shots = args.screenshots;
+
+    // ---- the guided walkthrough: "Run step" for every step up to etcd --------------------------
+    const steps = await apiCall<StepInfo[]>(server, 'listSteps');
+    const first = args.from ? steps.findIndex((s) => s.id === args.from) : 0;
+    const last = steps.findIndex((s) => s.id === (args.until ?? 'etcd'));
+    await page.click('[data-view="walkthrough"]');
+    for (const step of steps.slice(first, last + 1)) {
+      const started = Date.now();
+      log(`Run step ${step.index} ${step.id}`);
+      await page.click(`.step-item[data-step="${step.id}"] button`);
+      await page.waitForSelector(`.step-detail[data-step="${step.id}"]`);
+      await clickAndWaitIdle(page, `.step-detail[data-step="${step.id}"] [data-action="run-step"]`, 60 * 60_000);
+      const status = (await page.getAttribute(`.step-item[data-step="${step.id}"]`, 'class'))?.match(/\b(done|failed|skipped|pending)\b/)?.[1] ?? 'unknown';
+      const run: StepRun = { id: step.id, status, seconds: Math.round((Date.now() - started) / 1000) };
+      if (status !== 'done') run.error = (await page.textContent('.step-detail .step-error, .step-detail .notice.error').catch(() => null)) ?? undefined;
+      result.steps.push(run);
+      log(`step ${step.id}: ${status} in ${run.seconds} s${run.error ? `\n${run.error}` : ''}`);
+      if (status !== 'done') {
+        result.stoppedAt = step.id;
+        return result;
+      }
+    }
+
+    // ---- the dashboard: every node running, etcd healthy -------------------------------------
+    await page.click('[data-view="dashboard"]');
+    await waitFor(page, 'the dashboard to show etcd healthy', async () => /healthy/.test((await page.textContent('[data-testid="etcd-card"] .pill')) ?? ''), 300_000, async () => {
+      await page.click('.section-head button');
+    }, shots);
+    result.dashboard = {
+      nodeStates: Object.fromEntries(await page.$$eval('.node-card', (cards) => cards.map((c) => [c.getAttribute('data-node') ?? '', c.className.replace('card node-card ', '')]))),
+      etcd: (await page.textContent('[data-testid="etcd-card"]')) ?? '',
+      api: (await page.textContent('[data-testid="api-card"]')) ?? '',
+    };
+    if (shots) await screenshot(page, 'lab-dashboard', shots);
+
+    // ---- a terminal on a controller: hostname ------------------------------------------------
+    await page.click('[data-view="terminals"]');
+    await page.click('[data-open-node="controller-0"]');
+    const c0 = '.term-panes .term-frame[data-node="controller-0"]';
+    await page.waitForSelector(`${c0}[data-state="connected"] .xterm-rows`, { timeout: 60_000 });
+    await page.locator(`${c0} .xterm`).click();
+    await page.keyboard.type('hostname\n');
+    const screen = await waitForTerminalText(page, c0, /\ncontroller-0\s*\n/, 60_000);
+    result.hostnameSeen = /\n(controller-0)\s*\n/.exec(screen)?.[1];
+    if (shots) await screenshot(page, 'lab-terminal', shots);
+
+    // ---- the etcd checker from the UI: passes ------------------------------------------------
+    await page.click('[data-view="walkthrough"]');
+    await page.click('.step-item[data-step="etcd"] button');
+    result.etcdCheck = await runCheck(page);
+    log(`etcd check: ${JSON.stringify(result.etcdCheck)}`);
+    if (shots) {
+      await page.$eval('.walk-detail', (el) => el.scrollTo(0, 0));
+      await screenshot(page, 'lab-walkthrough-check', shots);
+    }
+
+    // ---- break it: stop etcd on controller-2, typed into its terminal from the UI --------------
+    await page.click('[data-view="terminals"]');
+    await page.click('[data-open-node="controller-2"]');
+    const c2 = '.term-panes .term-frame[data-node="controller-2"]';
+    await page.waitForSelector(`${c2}[data-state="connected"] .xterm-rows`, { timeout: 60_000 });
+    await page.locator(`${c2} .xterm`).click();
+    await page.keyboard.type('systemctl stop etcd; systemctl is-active etcd; echo stopped-$((40+2))\n');
+    await waitForTerminalText(page, c2, 'stopped-42', 120_000);
+    log(`controller-2 terminal after stopping etcd:\n${(await terminalScreen(page, c2)).split('\n').filter((l) => l.trim()).slice(-3).join('\n')}`);
+
+    await page.click('[data-view="walkthrough"]');
+    await page.click('.step-item[data-step="etcd"] button');
+    const broken = await runCheck(page);
+    const hints = await page.$$eval('[data-testid="check-result"] tr.probe.down', (rows) =>
+      rows.map((row) => {
+        const cells = [...row.querySelectorAll('td')].map((td) => td.textContent ?? '');
+        const hint = row.nextElementSibling?.classList.contains('probe-hint') ? (row.nextElementSibling.textContent ?? '') : '';
+        return { name: cells[1] ?? '', node: cells[2] ?? '', seen: cells[4] ?? '', hint };
+      }),
+    );
+    result.brokenCheck = { verdict: broken.verdict, failing: hints };
+    log(`etcd check with controller-2 stopped: ${JSON.stringify(result.brokenCheck)}`);
+    if (shots) {
+      await page.$eval('.walk-detail', (el) => el.scrollTo(0, 0));
+      await screenshot(page, 'lab-walkthrough-failing-check', shots);
+    }
+
+    await page.click('[data-view="dashboard"]');
+    await waitFor(page, 'the dashboard to show etcd degraded', async () => /degraded/.test((await page.textContent('[data-testid="etcd-card"] .pill')) ?? ''), 300_000, async () => {
+      await page.click('.section-head button');
+    }, shots);
+    result.dashboardAfterBreak = {
+      etcd: (await page.textContent('[data-testid="etcd-card"] .pill')) ?? '',
+      etcdDetail: (await page.textContent('[data-testid="etcd-card"] .detail')) ?? '',
+      controller2Etcd: (await page.textContent('.node-card[data-node="controller-2"] li[data-unit="etcd"] .unit-state')) ?? '',
+    };
+    if (shots) await screenshot(page, 'lab-etcd-degraded', shots);
+
+    // ---- destroy from the header --------------------------------------------------------------
+    const started = Date.now();
+    await page.click('[data-action="destroy-cluster"]');
+    await page.click('[data-action="confirm-destroy"]');
+    await page.waitForSelector('.operation[data-operation="destroy"].done, .operation[data-operation="destroy"].failed', { timeout: 10 * 60_000 });
+    const destroyClass = (await page.getAttribute('.operation[data-operation="destroy"]', 'class')) ?? '';
+    result.destroy = {
+      status: destroyClass.includes('done') ? 'done' : 'failed',
+      seconds: Math.round((Date.now() - started) / 1000),
+      error: (await page.textContent('.operation[data-operation="destroy"] .operation-error').catch(() => null)) ?? undefined,
+    };
+    return result;
+  } finally {
+    await browser?.close().catch(() => {});
+    await server?.close().catch(() => {});
+  }
+}
+
+async function runCheck(page: Page): Promise<{ verdict: string; probes: number; failing: string[] }> {
+  const previous = (await page.textContent('[data-testid="check-result"] header').catch(() => null)) ?? '';
+  await clickAndWaitIdle(page, '[data-action="check-step"]', 15 * 60_000);
+  await waitFor(page, 'a new check result', async () => ((await page.textContent('[data-testid="check-result"] header').catch(() => null)) ?? '') !== previous, 30_000);
+  const verdict = (await page.getAttribute('[data-testid="check-result"]', 'data-verdict')) ?? 'none';
+  const probes = await page.$$eval('[data-testid="check-result"] tr.probe', (rows) => rows.map((r) => ({ name: r.getAttribute('data-probe') ?? '', ok: r.classList.contains('ok') })));
+  return { verdict, probes: probes.length, failing: probes.filter((p) => !p.ok).map((p) => p.name) };
+}
+
+/** Clicks a step button and waits until the call it started has finished (the button is enabled again). */
+async function clickAndWaitIdle(page: Page, selector: string, timeoutMs: number): Promise<void> {
+  await page.click(selector);
+  // The button is disabled on the next frame; a call that already finished may skip that state.
+  await page.waitForSelector(`${selector}[disabled]`, { timeout: 5000 }).catch(() => {});
+  await page.waitForSelector(`${selector}:not([disabled])`, { timeout: timeoutMs });
+}
+
+async function waitFor(page: Page, what: string, condition: () => Promise<boolean>, timeoutMs: number, nudge?: () => Promise<void>, shots?: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) {
+      // What the page showed, for the person reading the failure.
+      if (shots) await screenshot(page, 'lab-failure', shots).catch(() => {});
+      const view = (await page.textContent('.view-host:not([hidden])').catch(() => '')) ?? '';
+      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}; the page showed:\n${view.replace(/\s+/g, ' ').slice(0, 3000)}`);
+    }
+    await page.waitForTimeout(2000);
+    await nudge?.().catch(() => {});
+  }
+}
+
+async function apiCall<T>(server: RunningServer, method: string, ...params: unknown[]): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/api/call/${method}`, {
+    method: 'POST',
+    headers: { 'x-hardway-token': server.token, 'content-type': 'application/json' },
+    body: JSON.stringify(params),
+  });
+  const reply = (await response.json()) as { result?: T; error?: { message: string } };
+  if (reply.error) throw new Error(`${method}: ${reply.error.message}`);
+  return reply.result as T;
+}
