@@ -80,7 +80,8 @@ async function nodeRuntime(node: PlannedNode, vmStates: Map<string, NodeStatus> 
     `echo ${MARK}uptime; cut -d' ' -f1 /proc/uptime`,
     // LoadState tells "not installed yet" (not-found) from "installed but stopped" (inactive).
     `echo ${MARK}units`,
-    ...units.map((u) => `echo "$(systemctl show -p LoadState --value ${u} 2>/dev/null) $(systemctl is-active ${u} 2>/dev/null)"`),
+    // One systemctl for all units: under software emulation every process start costs.
+    units.length ? `systemctl show -p Id -p LoadState -p ActiveState ${units.map((u) => `${u}.service`).join(' ')} 2>/dev/null` : 'true',
     'true',
   ].join('; ');
   try {
@@ -96,8 +97,8 @@ async function nodeRuntime(node: PlannedNode, vmStates: Map<string, NodeStatus> 
     if (memKiB('MemAvailable')) runtime.memAvailableMiB = Math.round(memKiB('MemAvailable') / 1024);
     const uptime = Number(sections.uptime);
     if (Number.isFinite(uptime)) runtime.uptimeSeconds = Math.round(uptime);
-    const states = (sections.units ?? '').split('\n').map((line) => unitState(line));
-    runtime.units = units.map((unit, i): UnitState => ({ unit, state: states[i] ?? 'unknown' }));
+    const states = unitStates(sections.units ?? '');
+    runtime.units = units.map((unit): UnitState => ({ unit, state: states.get(unit) ?? 'unknown' }));
   } catch (error) {
     runtime.ssh = 'unreachable';
     runtime.sshDetail = (error as Error).message.split('\n')[0];
@@ -105,11 +106,25 @@ async function nodeRuntime(node: PlannedNode, vmStates: Map<string, NodeStatus> 
   return runtime;
 }
 
-/** `LoadState ActiveState` → the state shown: `not installed` before the step that installs the unit. */
-function unitState(line: string): string {
-  const [load = '', active = ''] = line.trim().split(/\s+/);
-  if (load === 'not-found') return 'not installed';
-  return active || 'unknown';
+/**
+ * `systemctl show -p Id -p LoadState -p ActiveState` blocks → unit name → state shown. A unit
+ * whose file is not there yet says `not installed` (LoadState=not-found), not `inactive`.
+ */
+export function unitStates(text: string): Map<string, string> {
+  const states = new Map<string, string>();
+  for (const block of text.split(/\n\s*\n/)) {
+    const fields = Object.fromEntries(
+      block
+        .split('\n')
+        .map((line) => line.trim().split('='))
+        .filter((kv) => kv.length >= 2)
+        .map(([key, ...value]) => [key, value.join('=')]),
+    ) as Record<string, string>;
+    if (!fields.Id) continue;
+    const unit = fields.Id.replace(/\.service$/, '');
+    states.set(unit, fields.LoadState === 'not-found' ? 'not installed' : fields.ActiveState || 'unknown');
+  }
+  return states;
 }
 
 function splitSections(stdout: string): Record<string, string> {
