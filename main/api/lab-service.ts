@@ -4,7 +4,6 @@
 // used here and never returned: results are built from the plan and from engine state only.
 
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type {
   ApiEvent,
   ApiMethod,
@@ -27,14 +26,11 @@ import { TerminalSessions, type OpenShell, type TerminalSessionsOptions } from '
 import { loadLabContext, type LabContext } from '../cli/lab-context.ts';
 import type { PlannedNode } from '../plan/address-plan.ts';
 import type { Provider, SshEndpoint } from '../providers/provider.ts';
-import { createProvider } from '../providers/create-provider.ts';
-import { HostKeyPins, SshPool } from '../ssh/ssh-pool.ts';
-import { ensureLabSshKey } from '../ssh/lab-ssh-key.ts';
+import type { HostKeyPins, SshPool } from '../ssh/ssh-pool.ts';
 import { formatIssue } from '../spec/parse-spec.ts';
-import { ArtifactSource } from '../artifacts/artifact-source.ts';
-import { LabEngine } from '../engine/lab-engine.ts';
+import type { LabEngine } from '../engine/lab-engine.ts';
 import { emptyLabState, writeLabState } from '../engine/lab-state.ts';
-import { hostKeyPinsFile } from '../lab/lab-runtime.ts';
+import { openPartialLabRuntime } from '../lab/lab-runtime.ts';
 
 export interface LabServiceOptions {
   lab?: string;
@@ -198,25 +194,15 @@ export class LabService implements ApiBackend {
   }
 
   private async openRuntime(): Promise<Runtime> {
-    const { plan, spec, paths } = this.context;
-    const key = await ensureLabSshKey(paths.ssh);
-    const runtime: Partial<Runtime> = {};
+    const parts = await openPartialLabRuntime(this.context, { sshEndpoint: this.options.sshEndpoint });
+    const runtime: Runtime = {
+      pool: parts.pool,
+      hostKeys: parts.hostKeys,
+      provider: parts.provider,
+      providerError: parts.providerFailure ? firstLines(parts.providerFailure) : undefined,
+    };
     try {
-      runtime.provider = createProvider({ plan, spec, paths, sshPublicKey: key.publicKey });
-    } catch (error) {
-      runtime.providerError = firstLines(error);
-    }
-    const resolve =
-      this.options.sshEndpoint ??
-      ((node: string): SshEndpoint => {
-        if (!runtime.provider) throw notAvailable(`no provider to find node ${node}: ${runtime.providerError}`);
-        return runtime.provider.sshEndpoint(node);
-      });
-    runtime.hostKeys = new HostKeyPins(hostKeyPinsFile(paths));
-    runtime.pool = new SshPool({ privateKey: key.privateKey, hostKeys: runtime.hostKeys, resolve });
-    try {
-      const artifacts = new ArtifactSource({ versions: spec.versions, dir: this.options.artifactsDir, env: this.options.env });
-      runtime.engine = new LabEngine({ plan, spec, paths, executor: runtime.pool, provider: runtime.provider, artifacts });
+      runtime.engine = parts.engine({ artifactsDir: this.options.artifactsDir, env: this.options.env });
       runtime.engine.onEvent((event) => {
         this.emit({ kind: 'lab', event });
         if (event.type === 'step') this.onStepEvent(event.state);
@@ -224,7 +210,7 @@ export class LabService implements ApiBackend {
     } catch (error) {
       runtime.engineError = firstLines(error);
     }
-    return runtime as Runtime;
+    return runtime;
   }
 
   private async engine(purpose: string): Promise<LabEngine> {

@@ -1,12 +1,13 @@
-// The live parts of one lab, wired the same way for every face: the lab's SSH key, its pinned
-// host keys, the provider from the spec, one SSH pool, and (on demand) the step engine.
+// The live parts of one lab, wired the same way for every face (CLI, Electron, browser mode): the
+// lab's SSH key, its pinned host keys, the provider from the spec, one SSH pool, and (on demand)
+// the step engine.
 
 import { join } from 'node:path';
 import type { LabPaths } from './lab-dir.ts';
 import type { Plan } from '../plan/address-plan.ts';
 import type { ClusterSpec } from '../spec/cluster-spec.ts';
 import { createProvider } from '../providers/create-provider.ts';
-import type { Provider } from '../providers/provider.ts';
+import type { Provider, SshEndpoint } from '../providers/provider.ts';
 import { ensureLabSshKey, type LabSshKey } from '../ssh/lab-ssh-key.ts';
 import { HostKeyPins, SshPool } from '../ssh/ssh-pool.ts';
 import { ArtifactSource } from '../artifacts/artifact-source.ts';
@@ -18,40 +19,71 @@ export interface LabRuntimeInput {
   paths: LabPaths;
 }
 
-export interface LabRuntime {
+export interface LabRuntimeOptions {
+  /** Where each node's SSH server is; default the provider's endpoint (tests point it at a local sshd). */
+  sshEndpoint?: (node: string) => SshEndpoint;
+}
+
+export interface EngineOptions {
+  artifactsDir?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The parts of a lab whose provider may be unusable here (the UI still shows the lab then). */
+export interface PartialLabRuntime {
   key: LabSshKey;
   hostKeys: HostKeyPins;
-  provider: Provider;
+  provider?: Provider;
+  /** Why the provider could not be made (e.g. its tool is not installed), when it could not. */
+  providerFailure?: Error;
   pool: SshPool;
-  /** Builds the engine; throws when the artifact source is unusable (e.g. a missing --artifacts DIR). */
-  engine(options?: { artifactsDir?: string; env?: NodeJS.ProcessEnv }): LabEngine;
+  /** Builds the engine once; throws when the artifact source is unusable (e.g. a missing --artifacts DIR). */
+  engine(options?: EngineOptions): LabEngine;
   close(): void;
+}
+
+export interface LabRuntime extends PartialLabRuntime {
+  provider: Provider;
 }
 
 export function hostKeyPinsFile(paths: LabPaths): string {
   return join(paths.ssh, 'known-hosts.json');
 }
 
-export async function openLabRuntime(input: LabRuntimeInput): Promise<LabRuntime> {
+/** Every part that can be made; the provider's failure is kept, not thrown. */
+export async function openPartialLabRuntime(input: LabRuntimeInput, options: LabRuntimeOptions = {}): Promise<PartialLabRuntime> {
   const { plan, spec, paths } = input;
   const key = await ensureLabSshKey(paths.ssh);
-  const provider = createProvider({ plan, spec, paths, sshPublicKey: key.publicKey });
+  let provider: Provider | undefined;
+  let providerFailure: Error | undefined;
+  try {
+    provider = createProvider({ plan, spec, paths, sshPublicKey: key.publicKey });
+  } catch (error) {
+    providerFailure = error instanceof Error ? error : new Error(String(error));
+  }
+  const resolve =
+    options.sshEndpoint ??
+    ((node: string): SshEndpoint => {
+      if (!provider) throw new Error(`no provider to find node ${node}: ${providerFailure?.message}`);
+      return provider.sshEndpoint(node);
+    });
   const hostKeys = new HostKeyPins(hostKeyPinsFile(paths));
-  const pool = new SshPool({ privateKey: key.privateKey, hostKeys, resolve: (node) => provider.sshEndpoint(node) });
+  const pool = new SshPool({ privateKey: key.privateKey, hostKeys, resolve });
   let engine: LabEngine | undefined;
   return {
     key,
     hostKeys,
     provider,
+    providerFailure,
     pool,
-    engine(options = {}) {
+    engine(engineOptions = {}) {
       engine ??= new LabEngine({
         plan,
         spec,
         paths,
         executor: pool,
         provider,
-        artifacts: new ArtifactSource({ versions: spec.versions, dir: options.artifactsDir, env: options.env }),
+        artifacts: new ArtifactSource({ versions: spec.versions, dir: engineOptions.artifactsDir, env: engineOptions.env }),
       });
       return engine;
     },
@@ -59,4 +91,15 @@ export async function openLabRuntime(input: LabRuntimeInput): Promise<LabRuntime
       pool.close();
     },
   };
+}
+
+/** Every part, or the provider's error (what the CLI needs: it cannot do anything without one). */
+export async function openLabRuntime(input: LabRuntimeInput, options: LabRuntimeOptions = {}): Promise<LabRuntime> {
+  const runtime = await openPartialLabRuntime(input, options);
+  const provider = runtime.provider;
+  if (!provider) {
+    runtime.close();
+    throw runtime.providerFailure;
+  }
+  return { ...runtime, provider };
 }
