@@ -43,6 +43,14 @@ export function parseShowStat(csv: string): StatRow[] {
     });
 }
 
+/**
+ * A server haproxy has really checked and found UP. Until its first health check ends haproxy
+ * shows a server as UP with check status INI: that says nothing yet.
+ */
+export function serverUp(row: StatRow): boolean {
+  return row.status.startsWith('UP') && !/^(\* )?INI/.test(row.checkStatus);
+}
+
 export interface LoadBalancerFacts {
   node: PlannedNode;
   /** provision/checks/haproxy-facts.sh output, or why it could not run. */
@@ -124,7 +132,7 @@ export function loadBalancerProbes(plan: Plan, facts: LoadBalancerFacts): Probe[
       ok = false;
       seen = `not in backend ${HAPROXY_BACKEND} (servers: ${rows.filter((r) => r.pxname === HAPROXY_BACKEND && r.svname !== 'BACKEND').map((r) => r.svname).join(', ') || 'none'})`;
       hint = `every controller must be a server of the backend: ${COPY_AGAIN}`;
-    } else if (row.status.startsWith('UP')) {
+    } else if (serverUp(row)) {
       ok = true;
       seen = `${row.status} (${row.checkStatus} ${row.checkCode})`.trim();
       hint = '';

@@ -20,19 +20,40 @@ export function etcdEndpoints(ctx: Pick<StepContext, 'plan'>): string {
 
 const ETCDCTL_TLS = '--cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key';
 
-/** Asks the cluster from the first controller whose etcdctl answers. */
+/**
+ * Asks the cluster from the first controller whose etcdctl answers. When a member looks unhealthy
+ * it asks once more a little later: on a busy, software-emulated host a healthy member can miss
+ * one deadline, while a member that is really down fails both times.
+ */
 async function clusterFacts(ctx: StepContext): Promise<EtcdClusterFacts> {
   const endpoints = etcdEndpoints(ctx);
-  for (const node of ctx.nodes) {
-    try {
-      const result = await ctx.session(node).script('checks/etcd-cluster-facts.sh', [endpoints], { quietStdout: true, timeoutMs: 120_000 * ctx.timing.scale });
-      const sections = parseSections(result.stdout);
-      if ((sections.get('member-list') ?? '').trim().startsWith('{')) return { askedFrom: node.name, output: result.stdout };
-    } catch {
-      // Unreachable node: ask the next one.
+  const commandTimeout = String(Math.round(5 * ctx.timing.scale));
+  const ask = async (): Promise<EtcdClusterFacts> => {
+    for (const node of ctx.nodes) {
+      try {
+        const result = await ctx.session(node).script('checks/etcd-cluster-facts.sh', [endpoints, commandTimeout], { quietStdout: true, timeoutMs: 180_000 * ctx.timing.scale });
+        const sections = parseSections(result.stdout);
+        if ((sections.get('member-list') ?? '').trim().startsWith('{')) return { askedFrom: node.name, output: result.stdout };
+      } catch {
+        // Unreachable node: ask the next one.
+      }
     }
+    return {};
+  };
+  const first = await ask();
+  if (first.output && allHealthy(first.output, ctx.nodes.length)) return first;
+  await sleep(5000, undefined, { signal: ctx.signal });
+  const second = await ask();
+  return second.output ? second : first;
+}
+
+function allHealthy(output: string, members: number): boolean {
+  try {
+    const health = parseEndpointHealth((parseSections(output).get('endpoint-health') ?? '').trim());
+    return health.length === members && health.every((h) => h.health);
+  } catch {
+    return false;
   }
-  return {};
 }
 
 export const etcdStep: StepDefinition = {

@@ -1,7 +1,7 @@
 // Step 8: haproxy on the lb node, fronting every API server on the API port.
 
 import { httpsGet, tcpConnect } from '../checkers/host-network.ts';
-import { loadBalancerProbes, parseShowStat, type LoadBalancerFacts } from '../checkers/load-balancer.ts';
+import { loadBalancerProbes, parseShowStat, serverUp, type LoadBalancerFacts } from '../checkers/load-balancer.ts';
 import { parseSections } from '../engine/shell.ts';
 import { probe } from '../checkers/probe.ts';
 import { readOptionalFile, pkiFilePath } from '../pki/pki-files.ts';
@@ -52,7 +52,7 @@ async function gatherFacts(ctx: StepContext): Promise<LoadBalancerFacts[]> {
       }
       let anyUp = false;
       try {
-        anyUp = parseShowStat(parseSections(facts.output).get('stat') ?? '').some((r) => r.svname !== 'BACKEND' && r.status.startsWith('UP'));
+        anyUp = parseShowStat(parseSections(facts.output).get('stat') ?? '').some((r) => r.svname !== 'BACKEND' && serverUp(r));
       } catch {
         anyUp = false;
       }

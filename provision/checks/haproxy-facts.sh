@@ -17,6 +17,12 @@ section listen
 ss -Hltn "sport = :$port"
 section stat
 if command -v socat >/dev/null; then
+  # Right after a (re)start haproxy reports every server UP with check status INI until its first
+  # health check ends: wait (up to ~20 s) for real results rather than report that optimism.
+  for _ in $(seq 20); do
+    echo "show stat" | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock 2>/dev/null | grep -Eq ',(\* )?INI,' || break
+    sleep 1
+  done
   echo "show stat" | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock 2>&1
 else
   echo "socat is not installed: cannot read the stats socket"

@@ -80,7 +80,10 @@ async function openLab(args: HardwayLabArgs): Promise<Lab> {
   const runtime = await openLabRuntime({ plan, spec, paths });
   const engine = runtime.engine({ artifactsDir: args.artifactsDir });
   engine.onEvent((event) => {
-    if (event.type === 'step' && event.state.status !== 'running') log(`step ${event.state.id}: ${event.state.status}${event.state.durationMs ? ` in ${(event.state.durationMs / 1000).toFixed(1)} s` : ''}`);
+    if (event.type === 'step' && event.state.status !== 'running') {
+      const why = event.state.status === 'failed' && event.state.error ? `: ${event.state.error}` : '';
+      log(`step ${event.state.id}: ${event.state.status}${event.state.durationMs ? ` in ${(event.state.durationMs / 1000).toFixed(1)} s` : ''}${why}`);
+    }
     else if (event.type === 'step') log(`step ${event.state.id}: running`);
     else if (event.type === 'progress' && event.phase === 'warning') log(`WARNING ${event.message}`);
     else if (event.type === 'check') log(`check ${event.result.step}: ${event.result.skipped ? 'skipped' : event.result.ok ? 'pass' : `FAIL (${event.result.probes.filter((p) => !p.ok).map((p) => `${p.node ?? '-'} ${p.name}`).join('; ')})`} in ${(event.result.durationMs / 1000).toFixed(1)} s`);
@@ -292,7 +295,7 @@ export async function hardwayStory(args: HardwayLabArgs): Promise<HardwayStoryRe
     const allUpProbe = (r: CheckResult) => r.probes.filter((p) => p.name === 'backend UP').every((p) => p.ok && /^UP/.test(p.seen));
     const allUp = await checkUntil(lab.engine, 'load-balancer', allUpProbe, 90_000);
     await startStandIn(lab, 'controller-1', 503);
-    const oneFailing = await checkUntil(lab.engine, 'load-balancer', (r) => r.probes.some((p) => p.node === 'controller-1' && p.name === 'backend UP' && !p.ok), 120_000);
+    const oneFailing = await checkUntil(lab.engine, 'load-balancer', (r) => r.probes.some((p) => p.node === 'controller-1' && p.name === 'backend UP' && !p.ok && /L7STS/.test(p.seen)), 120_000);
     await stopStandIns(lab);
     const standInsGone = await checkUntil(lab.engine, 'load-balancer', (r) => r.ok, 60_000);
     result.lb = { allUp: compact([allUp])[0]!, oneFailing: compact([oneFailing])[0]!, standInsGone: compact([standInsGone])[0]! };

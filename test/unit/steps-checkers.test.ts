@@ -12,7 +12,7 @@ import { parseSpec, defaultSpecText } from '../../main/spec/parse-spec.ts';
 import { buildPlan, type Plan } from '../../main/plan/address-plan.ts';
 import { labPaths } from '../../main/lab/lab-dir.ts';
 import { etcdProbes, parseEtcdJson, parseEndpointStatus, parseMemberList } from '../../main/checkers/etcd-cluster.ts';
-import { loadBalancerProbes, parseShowStat } from '../../main/checkers/load-balancer.ts';
+import { loadBalancerProbes, parseShowStat, serverUp } from '../../main/checkers/load-balancer.ts';
 import { computeProbes } from '../../main/checkers/compute-facts.ts';
 import { routeProbes, podTrafficProbe } from '../../main/checkers/pod-routes.ts';
 import { workerProbes } from '../../main/checkers/workers.ts';
@@ -235,6 +235,28 @@ test('haproxy: show stat parses; backends judged UP, not ready, or absent', () =
   });
   assert.deepEqual(failing(noKube).map((p) => p.node), ['controller-1']);
   assert.match(noKube.find((p) => p.node === 'controller-2')!.seen, /no API server on controller-2 yet/);
+});
+
+test('haproxy: a server still UP from startup, before its first health check, is not counted as UP', () => {
+  const plan = haPlan();
+  const lb = plan.nodes.find((n) => n.role === 'lb')!;
+  // Right after haproxy starts every server shows UP with check status INI (no check has ended).
+  const rowIni = ROW_UP.replace(',L7OK,200,8,', ',INI,,0,');
+  const [row] = parseShowStat(`${STAT_HEADER}\n${rowIni}\n`);
+  assert.equal(row!.status, 'UP');
+  assert.equal(row!.checkStatus, 'INI');
+  assert.equal(serverUp(row!), false);
+  assert.equal(serverUp(parseShowStat(`${STAT_HEADER}\n${ROW_UP}\n`)[0]!), true);
+  const probes = loadBalancerProbes(plan, {
+    node: lb,
+    output: haproxyOutput([rowIni, ROW_503, ROW_REFUSED], ['10.240.0.11 closed', '10.240.0.12 open', '10.240.0.13 closed']),
+    controlPlaneExpected: true,
+    version: { ok: true, seen: 'HTTP 200' },
+  });
+  const c0 = probes.find((p) => p.node === 'controller-0' && p.name === 'backend UP')!;
+  assert.equal(c0.ok, false);
+  assert.match(c0.seen, /UP \(INI/);
+  assert.match(c0.hint, /start the API server on controller-0/);
 });
 
 test('haproxy: invalid config and a missing server are caught', () => {
