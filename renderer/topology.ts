@@ -14,7 +14,8 @@ export function nodeHealth(node: string, status: LabStatus | undefined): 'ok' | 
   if (!runtime) return 'unknown';
   if (runtime.vm === 'failed' || runtime.vm === 'stopped' || runtime.vm === 'absent') return 'down';
   if (runtime.ssh === 'unreachable') return 'degraded';
-  if (runtime.units.some((u) => u.state === 'failed' || u.state === 'inactive')) return 'degraded';
+  if (runtime.units.some((u) => ['failed', 'inactive', 'activating', 'deactivating'].includes(u.state))) return 'degraded';
+  if (status?.etcd.members.some((m) => m.name === node && m.healthy === false)) return 'degraded';
   if (runtime.vm === 'running' && runtime.ssh === 'ok') return 'ok';
   return 'unknown';
 }
@@ -76,7 +77,9 @@ export function topologySvg(lab: LabSummary, status: LabStatus | undefined): SVG
       svg('text', { x: 28, y: 22, class: 'topo-name' }, node.name),
       svg('text', { x: 14, y: 40, class: 'topo-ip' }, node.ip),
       svg('text', { x: 14, y: 54, class: 'topo-role' }, roleLabel(node)),
-      leader === node.name ? svg('text', { x: BOX_W - 12, y: 22, class: 'topo-leader', 'text-anchor': 'end' }, '★ leader') : null,
+      leader === node.name
+        ? svg('g', { class: 'topo-leader', transform: `translate(${BOX_W - 70},-10)` }, svg('rect', { width: 62, height: 18, rx: 9 }), svg('text', { x: 31, y: 13, 'text-anchor': 'middle' }, '★ etcd leader'))
+        : null,
     );
   });
   const labels = [

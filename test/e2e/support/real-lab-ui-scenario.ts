@@ -144,7 +144,11 @@ export async function realLabUi(args: RealLabUiArgs): Promise<RealLabUiResult> {
     }
 
     await page.click('[data-view="dashboard"]');
-    await waitFor(page, 'the dashboard to show etcd degraded', async () => /degraded/.test((await page.textContent('[data-testid="etcd-card"] .pill')) ?? ''), 300_000, async () => {
+    // A sweep that ran while systemd was still stopping the unit says `deactivating`: wait for the settled state.
+    const settled = async () =>
+      /degraded/.test((await page.textContent('[data-testid="etcd-card"] .pill')) ?? '') &&
+      /inactive|failed/.test((await page.textContent('.node-card[data-node="controller-2"] li[data-unit="etcd"] .unit-state')) ?? '');
+    await waitFor(page, 'the dashboard to show etcd degraded and the stopped member', settled, 300_000, async () => {
       await page.click('.section-head button');
     }, shots);
     result.dashboardAfterBreak = {
