@@ -116,7 +116,7 @@ export function etcdProbes(plan: Plan, members: EtcdMemberFacts[], cluster: Etcd
         node: at,
         ok: plainRefused,
         expected: `http://${m.node.ip}:2379 gives a plain-HTTP client nothing`,
-        seen: plainRefused ? `refused (${brief(plain.replace(/exit=\d+/, ''), 100)})` : brief(plain),
+        seen: plainRefused ? `no answer over plain HTTP: ${refusalSummary(plain)}` : brief(plain),
         hint: `etcd on ${at} serves clients without TLS: use only https:// in --listen-client-urls and --advertise-client-urls (the lab's etcd.service does), then \`hardway-lab up --step etcd\``,
       }),
     );
@@ -228,4 +228,16 @@ function safeHex(id: string): string {
   } catch {
     return id;
   }
+}
+
+/**
+ * What a refused etcdctl call amounts to, in words: etcdctl 3.4 reports any client-side timeout as
+ * "unhealthy: failed to commit proposal: context deadline exceeded", which reads as if etcd had
+ * answered.
+ */
+export function refusalSummary(output: string): string {
+  if (/deadline exceeded/i.test(output)) return 'the client timed out';
+  const reason = /connection refused|connection reset|EOF|first record does not look like a TLS handshake|malformed HTTP response|bad certificate|certificate required/i.exec(output);
+  if (reason) return reason[0];
+  return brief(output.replace(/exit=\d+/, '').trim(), 100) || 'no answer';
 }

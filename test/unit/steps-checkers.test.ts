@@ -154,6 +154,10 @@ test('etcd: plain HTTP answered, unknown member, nobody answering — each named
   const plain = failing(etcdProbes(plan, members, { output: clusterOutput(MEMBER_LIST, HEALTH_OK, STATUS_OK) }));
   assert.deepEqual(plain.map((p) => [p.node, p.name]), [['controller-0', 'plain-HTTP client port refused']]);
   assert.match(plain[0]!.hint, /only https:\/\//);
+  // A refusal reads as one: etcdctl's "failed to commit proposal: context deadline exceeded" is a client timeout.
+  const refused = etcdProbes(plan, members, { output: clusterOutput(MEMBER_LIST, HEALTH_OK, STATUS_OK) }).find((p) => p.node === 'controller-1' && p.name === 'plain-HTTP client port refused')!;
+  assert.equal(refused.ok, true);
+  assert.equal(refused.seen, 'no answer over plain HTTP: the client timed out');
 
   const withStranger = `${MEMBER_LIST.slice(0, -2)},{"ID":1234567890123456789,"name":"old-node","peerURLs":["https://10.240.0.99:2380"],"clientURLs":["https://10.240.0.99:2379"]}]}`;
   const stranger = failing(etcdProbes(plan, controllers.map((node) => ({ node, output: memberOutput('active') })), { output: clusterOutput(withStranger, HEALTH_OK, STATUS_OK) }));
