@@ -100,6 +100,8 @@ export async function realLabUi(args: RealLabUiArgs): Promise<RealLabUiResult> {
     await page.click('[data-open-node="controller-0"]');
     const c0 = '.term-panes .term-frame[data-node="controller-0"]';
     await page.waitForSelector(`${c0}[data-state="connected"] .xterm-rows`, { timeout: 60_000 });
+    // Type at the prompt (typed earlier, the tty would echo the command once more before it).
+    await waitForTerminalText(page, c0, /root@controller-0:~#/, 60_000);
     await page.locator(`${c0} .xterm`).click();
     await page.keyboard.type('hostname\n');
     const screen = await waitForTerminalText(page, c0, /\ncontroller-0\s*\n/, 60_000);
