@@ -326,7 +326,17 @@ export class LabEngine {
           nodes.map(async (node) => {
             emit({ type: 'progress', step: stepId, node: node.name, phase: 'node', message: `${node.name}: working`, fraction: done / nodes.length });
             try {
-              return await work(session(node));
+              try {
+                return await work(session(node));
+              } catch (error) {
+                // Every step is idempotent, so a node's part that lost its SSH connection midway
+                // (a busy, software-emulated host can miss keepalives) is simply done again, once.
+                if (signal.aborted || !connectionLost(error)) throw error;
+                const message = `${node.name}: the SSH connection dropped during this step (${(error as Error).message.split('\n')[0]}); doing this node's part again (steps are idempotent)`;
+                log.line(node.name, 'info', `WARNING: ${message}`, false);
+                emit({ type: 'progress', step: stepId, node: node.name, phase: 'warning', message });
+                return await work(session(node));
+              }
             } finally {
               done++;
               emit({ type: 'progress', step: stepId, node: node.name, phase: 'node', message: `${node.name}: finished`, fraction: done / nodes.length });
@@ -395,3 +405,9 @@ export class LabEngine {
 }
 
 export { HOST };
+
+/** A command cut off by a dropped SSH connection (SshCommandInterruptedError from the SSH layer). */
+export function connectionLost(error: unknown): boolean {
+  const e = error as { name?: unknown; reason?: unknown } | undefined;
+  return e?.name === 'SshCommandInterruptedError' && e.reason === 'connection-lost';
+}
