@@ -78,7 +78,12 @@ export class LabService implements ApiBackend {
     this.context = context;
     this.options = options;
     this.terminals = new TerminalSessions(
-      options.openShell ?? (async (node, size) => (await this.runtime()).pool.shell(node, size)),
+      options.openShell ??
+        (async (node, size) => {
+          const runtime = await this.runtime();
+          if (!runtime.provider && !options.sshEndpoint) throw notAvailable(`no provider to find node ${node}: ${runtime.providerError}`);
+          return runtime.pool.shell(node, size);
+        }),
       (event) => this.emit(event),
       options.terminalOptions,
     );

@@ -20,10 +20,11 @@ if command -v socat >/dev/null; then
   # Right after a (re)start haproxy reports every server UP with check status INI until its first
   # health check ends: wait (up to ~20 s) for real results rather than report that optimism.
   for _ in $(seq 20); do
-    echo "show stat" | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock 2>/dev/null | grep -Eq ',(\* )?INI,' || break
+    stat=$(echo "show stat" | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock 2>&1)
+    grep -Eq ',(\* )?INI,' <<<"$stat" || break
     sleep 1
   done
-  echo "show stat" | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock 2>&1
+  printf '%s\n' "$stat"
 else
   echo "socat is not installed: cannot read the stats socket"
 fi
