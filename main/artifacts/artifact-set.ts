@@ -3,25 +3,30 @@
 // fill one from Debian packages (fill-from-debian.ts), or let the downloader build one in the
 // cache from the official releases. Everything downstream only sees this layout:
 //
-//   bin/etcd bin/etcdctl                                        etcd server and client
+//   bin/etcd bin/etcdctl bin/etcdutl                            etcd server, client, offline tool
 //   bin/kube-apiserver bin/kube-controller-manager bin/kube-scheduler bin/kubectl
 //   bin/kubelet bin/kube-proxy                                  Kubernetes server binaries
 //   bin/containerd bin/containerd-shim-runc-v2 bin/ctr          containerd
 //   bin/runc                                                    the OCI runtime
+//   bin/crictl                                                  the CRI client (on the workers)
+//   bin/coredns                                                 CoreDNS (made into the coredns image)
 //   cni/bridge cni/loopback cni/host-local ...                  CNI plugins (→ /opt/cni/bin)
 //   debs/*.deb        packages installed on the lb node with dpkg (haproxy and its libraries)
 //   images/*.tar      container images imported into containerd on every worker (air-gapped)
 //   versions.json     optional: {"etcd": "3.4.23", ...} what the directory holds
+//   build/*.json      when built from Go modules: the inputs and sha256 of each component's binaries
 
 import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const ETCD_BINARIES = ['etcd', 'etcdctl'] as const;
+export const ETCD_BINARIES = ['etcd', 'etcdctl', 'etcdutl'] as const;
 export const KUBE_CONTROL_PLANE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'] as const;
 export const KUBE_WORKER_BINARIES = ['kubelet', 'kube-proxy'] as const;
 export const KUBE_BINARIES = [...KUBE_CONTROL_PLANE_BINARIES, ...KUBE_WORKER_BINARIES] as const;
 export const CONTAINERD_BINARIES = ['containerd', 'containerd-shim-runc-v2', 'ctr'] as const;
 export const RUNC_BINARY = 'runc';
+export const CRICTL_BINARY = 'crictl';
+export const COREDNS_BINARY = 'coredns';
 /** The plugins the lab's CNI configs use: bridge (with host-local IPAM) and loopback. */
 export const REQUIRED_CNI_PLUGINS = ['bridge', 'host-local', 'loopback'] as const;
 
@@ -29,16 +34,18 @@ export type BinaryName =
   | (typeof ETCD_BINARIES)[number]
   | (typeof KUBE_BINARIES)[number]
   | (typeof CONTAINERD_BINARIES)[number]
-  | typeof RUNC_BINARY;
+  | typeof RUNC_BINARY
+  | typeof CRICTL_BINARY
+  | typeof COREDNS_BINARY;
 
 export const ARTIFACTS_ENV = 'HARDWAY_ARTIFACTS_DIR';
 
 /** What to do when a binary is missing, per binary family. */
 function missingHint(name: string, root: string): string {
   if ((KUBE_BINARIES as readonly string[]).includes(name)) {
-    return `put the Kubernetes server binaries (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy from https://dl.k8s.io/v<version>/bin/linux/amd64/) into ${join(root, 'bin')}, or run without --artifacts so they are downloaded`;
+    return `put the Kubernetes server binaries (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy) into ${join(root, 'bin')} — \`hardway-lab artifacts build --into ${root}\` builds them from the Go module proxy — or run without --artifacts so the lab picks a source that works here`;
   }
-  return `run \`npx tsx main/artifacts/fill-artifacts-cli.ts ${root}\` to copy it from the host's Debian packages (etcd-server, etcd-client, containerd, runc, containernetworking-plugins), or run without --artifacts so it is downloaded`;
+  return `run \`hardway-lab artifacts build --into ${root}\` to build every binary from the Go module proxy, or run without --artifacts so the lab picks a source that works here`;
 }
 
 export class ArtifactMissingError extends Error {
@@ -56,7 +63,7 @@ export class ArtifactSet {
   constructor(
     readonly root: string,
     /** `directory`: given by the user; `download`: built in the cache from official releases. */
-    readonly origin: 'directory' | 'download',
+    readonly origin: 'directory' | 'release' | 'go-build' | 'cache',
   ) {}
 
   binaryPath(name: BinaryName): string {
@@ -133,6 +140,8 @@ export class ArtifactSet {
       ['kubernetes', KUBE_BINARIES],
       ['containerd', CONTAINERD_BINARIES],
       ['runc', [RUNC_BINARY]],
+      ['crictl', [CRICTL_BINARY]],
+      ['coredns', [COREDNS_BINARY]],
     ];
     const lines = families.map(([family, names]) => {
       const absent = this.missing(names);

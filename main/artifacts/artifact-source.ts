@@ -1,32 +1,54 @@
-// Where a lab gets its binaries: a local artifacts directory the user provides (air-gapped), or
-// the official releases, downloaded and checksum-verified into a cache that is laid out exactly
-// like an artifacts directory. Either way the engine ends up with an ArtifactSet.
+// Where a lab gets its binaries and images. Three sources, one layout (artifact-set.ts):
+//
+//   directory   a local artifacts directory the user provides (air-gapped): used as is
+//   release     the official releases, downloaded and checksum-verified into the cache
+//   go-build    built here from the upstream Go modules (GOPROXY) into the same cache
+//
+// The spec's `artifacts.source` picks one; `auto` (the default) takes a directory given with
+// --artifacts or HARDWAY_ARTIFACTS_DIR, else a set already complete in the cache, else the
+// release downloads when their site answers, else a Go build when the module proxy answers — and
+// says which and why. For release and go-build the lab also makes its container images
+// (lab-images.ts), since the VMs reach no registry.
 
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { VersionsSpec } from '../spec/cluster-spec.ts';
-import { ArtifactSet, ARTIFACTS_ENV } from './artifact-set.ts';
+import type { ArtifactSourceName, VersionsSpec } from '../spec/cluster-spec.ts';
+import type { LabImages } from '../plan/image-plan.ts';
+import { ArtifactSet, ARTIFACTS_ENV, CONTAINERD_BINARIES, COREDNS_BINARY, CRICTL_BINARY, ETCD_BINARIES, KUBE_BINARIES, REQUIRED_CNI_PLUGINS, RUNC_BINARY } from './artifact-set.ts';
 import { collectDebs, LB_DEBIAN_PACKAGES } from './fill-from-debian.ts';
 import { downloadVerified, type DownloadProgress } from './download-verified.ts';
-import { releaseFiles, type Component, type ReleaseBaseUrls, type ReleaseFile } from './release-catalog.ts';
+import { COMPONENTS, OFFICIAL_BASE_URLS, releaseFiles, type Component, type ReleaseBaseUrls, type ReleaseFile } from './release-catalog.ts';
+import { buildFromGoModules } from './go-build.ts';
+import { downloadModule } from './go-wrapper-module.ts';
+import { buildLabImages, IMAGE_NAMES, readImagesManifest } from './lab-images.ts';
 
 const run = promisify(execFile);
 
 export interface ArtifactSourceOptions {
-  /** A local artifacts directory (`--artifacts DIR`); falls back to $HARDWAY_ARTIFACTS_DIR. */
+  /** A local artifacts directory (`--artifacts DIR`); falls back to $HARDWAY_ARTIFACTS_DIR, then specDir. */
   dir?: string;
+  /** The spec's artifacts.dir. */
+  specDir?: string;
+  /** The spec's artifacts.source (default auto). */
+  source?: ArtifactSourceName;
   env?: NodeJS.ProcessEnv;
-  /** Where downloads go; default $XDG_CACHE_HOME/hardway-lab/artifacts. */
+  /** Where downloads and builds go; default $XDG_CACHE_HOME/hardway-lab/artifacts. */
   cacheDir?: string;
   versions: VersionsSpec;
+  /** The images the lab needs (plan.images); made for release and go-build sources. */
+  images?: LabImages;
   arch?: string;
   /** Only for tests: serve the "official" files from a local server. */
   baseUrls?: Partial<ReleaseBaseUrls>;
+  /** How long `auto` waits for the release site to answer. */
+  probeTimeoutMs?: number;
 }
 
 export interface ArtifactProgress extends DownloadProgress {
@@ -36,69 +58,180 @@ export interface ArtifactProgress extends DownloadProgress {
   count: number;
 }
 
+/** What the source reports while it downloads or builds. */
+export type ArtifactEvent = { kind: 'download'; progress: ArtifactProgress } | { kind: 'build'; line: string };
+
+/** The source in use, and why it was chosen (shown by `up` and `artifacts describe`). */
+export interface SourceChoice {
+  kind: 'directory' | 'release' | 'go-build' | 'cache';
+  reason: string;
+}
+
 export function defaultArtifactCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'hardway-lab', 'artifacts');
 }
 
+/** The files each component puts into the layout. */
+export function componentFiles(component: Component): string[] {
+  switch (component) {
+    case 'kubernetes':
+      return KUBE_BINARIES.map((b) => `bin/${b}`);
+    case 'etcd':
+      return ETCD_BINARIES.map((b) => `bin/${b}`);
+    case 'containerd':
+      return CONTAINERD_BINARIES.map((b) => `bin/${b}`);
+    case 'runc':
+      return [`bin/${RUNC_BINARY}`];
+    case 'cni-plugins':
+      return REQUIRED_CNI_PLUGINS.map((p) => `cni/${p}`);
+    case 'coredns':
+      return [`bin/${COREDNS_BINARY}`];
+    case 'crictl':
+      return [`bin/${CRICTL_BINARY}`];
+  }
+}
+
 export class ArtifactSource {
-  readonly kind: 'directory' | 'download';
+  /** `directory`: the user's; `managed`: the cache, filled by release downloads or a Go build. */
+  readonly kind: 'directory' | 'managed';
   /** The artifacts directory (given, or the cache directory for these versions). */
   readonly root: string;
+  readonly requested: ArtifactSourceName;
   private readonly options: ArtifactSourceOptions;
+  private choice?: SourceChoice;
+  private choosing?: Promise<SourceChoice>;
 
   constructor(options: ArtifactSourceOptions) {
     this.options = options;
     const env = options.env ?? process.env;
-    const dir = options.dir ?? (env[ARTIFACTS_ENV] || undefined);
-    if (dir) {
+    this.requested = options.source ?? 'auto';
+    const given = options.dir
+      ? { dir: options.dir, from: '--artifacts' }
+      : env[ARTIFACTS_ENV]
+        ? { dir: env[ARTIFACTS_ENV]!, from: ARTIFACTS_ENV }
+        : options.specDir && (this.requested === 'directory' || this.requested === 'auto')
+          ? { dir: options.specDir, from: 'artifacts.dir in the spec' }
+          : undefined;
+    if (given) {
       this.kind = 'directory';
-      this.root = resolve(dir);
+      this.root = resolve(given.dir);
       if (!existsSync(this.root)) {
         throw new Error(
-          `the artifacts directory ${this.root} does not exist (from ${options.dir ? '--artifacts' : ARTIFACTS_ENV})\n` +
-            `  what to do: create it (e.g. \`npx tsx main/artifacts/fill-artifacts-cli.ts ${this.root}\` fills it from Debian packages) or fix the path`,
+          `the artifacts directory ${this.root} does not exist (from ${given.from})\n` +
+            `  what to do: create it (\`hardway-lab artifacts build --into ${this.root}\` fills it from the Go module proxy) or fix the path`,
         );
       }
+      this.choice = { kind: 'directory', reason: `the directory given with ${given.from}` };
+    } else if (this.requested === 'directory') {
+      throw new Error('artifacts.source is "directory" but no directory is given\n  what to do: set artifacts.dir in the spec, or pass --artifacts DIR');
     } else {
-      this.kind = 'download';
+      this.kind = 'managed';
       const cache = options.cacheDir ?? defaultArtifactCacheDir(env);
       this.root = join(cache, `set-${versionsKey(options.versions, options.arch ?? 'amd64')}`);
     }
   }
 
-  /** The set as it is on disk now (downloads not yet made are simply absent). */
+  get cacheDir(): string {
+    return this.options.cacheDir ?? defaultArtifactCacheDir(this.options.env ?? process.env);
+  }
+
+  /** The set as it is on disk now (what is not yet downloaded or built is simply absent). */
   current(): ArtifactSet {
-    return new ArtifactSet(this.root, this.kind);
+    return new ArtifactSet(this.root, this.choice?.kind ?? (this.kind === 'directory' ? 'directory' : 'cache'));
   }
 
   /**
    * Kubernetes server binaries are optional in a user's directory: without them the steps that
-   * need them are skipped. Downloads always fetch them.
+   * need them are skipped. Managed sources always provide them.
    */
   kubeBinariesAvailable(): boolean {
-    return this.kind === 'download' || this.current().kubeBinaries;
+    return this.kind === 'managed' || this.current().kubeBinaries;
+  }
+
+  /** True when every file of every component and every lab image is in the set. */
+  complete(components: readonly Component[] = COMPONENTS): boolean {
+    const files = components.flatMap(componentFiles).every((f) => existsSync(join(this.root, f)));
+    const images = !this.options.images || IMAGE_NAMES.every((n) => existsSync(join(this.root, 'images', `${n}.tar`)));
+    return files && images;
+  }
+
+  /** The source in use: decided once (auto probes the release site, then the Go module proxy). */
+  async chosen(): Promise<SourceChoice> {
+    if (this.choice) return this.choice;
+    this.choosing ??= this.choose().then((c) => (this.choice = c));
+    return this.choosing;
+  }
+
+  private async choose(): Promise<SourceChoice> {
+    const env = this.options.env ?? process.env;
+    if (this.requested === 'release') return { kind: 'release', reason: 'artifacts.source: release in the spec' };
+    if (this.requested === 'go-build') return { kind: 'go-build', reason: `artifacts.source: go-build in the spec (GOPROXY=${env.GOPROXY || 'the go default'})` };
+    if (this.complete()) {
+      const built = existsSync(join(this.root, 'build', 'kubernetes.json'));
+      return { kind: 'cache', reason: `every binary and image for these versions is already in ${this.root} (${built ? 'built from Go modules' : 'downloaded'} earlier)` };
+    }
+    const release = await probeReleaseSite(this.options.versions, { ...OFFICIAL_BASE_URLS, ...this.options.baseUrls }, this.options.probeTimeoutMs ?? 8000);
+    if (release.ok) return { kind: 'release', reason: `the official release site answers (${release.url})` };
+    const proxy = await probeGoProxy(this.options.versions, env);
+    if (proxy.ok) {
+      return {
+        kind: 'go-build',
+        reason: `the release site cannot be reached (${release.error}), but the Go module proxy serves k8s.io/kubernetes v${this.options.versions.kubernetes} (GOPROXY=${env.GOPROXY || 'the go default'}): building every component from its Go module (the first build takes about 15–20 minutes on 2 cores; later runs reuse it)`,
+      };
+    }
+    throw new Error(
+      `no source for the lab's binaries works here:\n` +
+        `  release downloads: ${release.error}\n` +
+        `  Go module proxy: ${proxy.error}\n` +
+        `  what to do: give a prepared directory (\`--artifacts DIR\` or artifacts.dir in the spec, laid out as \`hardway-lab artifacts describe\` shows), ` +
+        `or make the Go module proxy reachable (GOPROXY) and run \`hardway-lab artifacts build\``,
+    );
   }
 
   /**
    * Makes sure the components are on disk: for a directory it only looks (nothing is fetched); for
-   * downloads it fetches what is missing, verified, with progress.
+   * a managed source it downloads or builds what is missing, with progress.
    */
-  async ensure(components: readonly Component[], onProgress?: (p: ArtifactProgress) => void, signal?: AbortSignal): Promise<ArtifactSet> {
-    if (this.kind === 'directory') return this.current();
-    const files = releaseFiles(this.options.versions, components, { arch: this.options.arch, baseUrls: this.options.baseUrls });
-    const pending = files.filter((file) => !installed(this.root, file));
-    let index = 0;
-    for (const file of pending) {
-      index++;
-      await fetchAndInstall(this.root, file, (p) => onProgress?.({ ...p, component: file.component, index, count: pending.length }), signal);
+  async ensure(components: readonly Component[], onEvent?: (e: ArtifactEvent) => void, signal?: AbortSignal): Promise<ArtifactSet> {
+    const choice = await this.chosen();
+    if (choice.kind === 'directory') return this.current();
+    if (choice.kind === 'cache' && this.complete(components)) return this.current();
+    if (choice.kind === 'go-build' || (choice.kind === 'cache' && existsSync(join(this.root, 'build')))) {
+      await buildFromGoModules({
+        root: this.root,
+        versions: this.options.versions,
+        cacheDir: this.cacheDir,
+        components: components.map((c) => c),
+        env: this.options.env,
+        log: (line) => onEvent?.({ kind: 'build', line }),
+        signal,
+      });
+      await this.writeVersions(components, 'go-build');
+    } else {
+      const files = releaseFiles(this.options.versions, components, { arch: this.options.arch, baseUrls: this.options.baseUrls });
+      const pending = files.filter((file) => !installed(this.root, file));
+      let index = 0;
+      for (const file of pending) {
+        index++;
+        await fetchAndInstall(this.root, file, (p) => onEvent?.({ kind: 'download', progress: { ...p, component: file.component, index, count: pending.length } }), signal);
+      }
+      if (pending.length > 0) await this.writeVersions(components, 'release');
     }
-    if (pending.length > 0) await this.writeVersions(files);
     return this.current();
   }
 
+  /** Every component and the lab's images: what `artifacts build` and the start of `up` do. */
+  async ensureAll(onEvent?: (e: ArtifactEvent) => void, signal?: AbortSignal): Promise<ArtifactSet> {
+    const set = await this.ensure(COMPONENTS, onEvent, signal);
+    if (this.kind === 'managed' && this.options.images) {
+      await buildLabImages({ root: this.root, versions: this.options.versions, references: this.options.images, env: this.options.env, log: (line) => onEvent?.({ kind: 'build', line }) });
+    }
+    return set;
+  }
+
   /**
-   * haproxy for the lb node, which has no package source of its own: when downloading and the
-   * host has apt (a Debian host, like the lab's image), its .deb files go into debs/. Elsewhere
+   * haproxy for the lb node, which has no package source of its own: for a managed source on a
+   * host with apt (a Debian host, like the lab's image), its .deb files go into debs/. Elsewhere
    * the lb falls back to `apt-get install` on the node, or the user provides debs/.
    */
   async ensureLoadBalancerDebs(log: (line: string) => void): Promise<void> {
@@ -107,9 +240,21 @@ export class ArtifactSource {
     await collectDebs(join(this.root, 'debs'), LB_DEBIAN_PACKAGES, '/var/cache/apt/archives', log);
   }
 
-  private async writeVersions(files: ReleaseFile[]): Promise<void> {
-    const versions: Record<string, string> = {};
-    for (const file of files) versions[file.component] = file.version;
+  /** For `artifacts describe`: the source, why, and what the set holds. */
+  async describe(): Promise<string> {
+    let choice: SourceChoice;
+    try {
+      choice = await this.chosen();
+    } catch (error) {
+      choice = { kind: this.kind === 'directory' ? 'directory' : 'cache', reason: (error as Error).message };
+    }
+    const images = await readImagesManifest(this.root);
+    const lines = [`source: ${choice.kind} (asked for: ${this.requested}) — ${choice.reason}`, this.current().describe()];
+    for (const [name, record] of Object.entries(images.images)) lines.push(`  image ${name}: ${record!.reference} (from ${record!.from.join(', ')})`);
+    return lines.join('\n');
+  }
+
+  private async writeVersions(components: readonly Component[], origin: 'release' | 'go-build'): Promise<void> {
     const path = join(this.root, 'versions.json');
     let existing: Record<string, string> = {};
     try {
@@ -117,12 +262,52 @@ export class ArtifactSource {
     } catch {
       existing = {};
     }
-    await writeFile(path, `${JSON.stringify({ ...existing, ...versions, source: 'official releases' }, null, 2)}\n`);
+    const v = this.options.versions;
+    const byComponent: Record<Component, string> = { kubernetes: v.kubernetes, etcd: v.etcd, containerd: v.containerd, runc: v.runc, 'cni-plugins': v.cniPlugins, coredns: v.coredns, crictl: v.crictl };
+    const versions: Record<string, string> = {};
+    for (const c of components) {
+      versions[c === 'cni-plugins' ? 'cniPlugins' : c] = byComponent[c];
+      versions[`${c}.source`] = origin === 'go-build' ? 'built from its Go module' : 'official release';
+    }
+    await mkdir(this.root, { recursive: true });
+    await writeFile(path, `${JSON.stringify({ ...existing, ...versions }, null, 2)}\n`);
+  }
+}
+
+/** Does the release site answer? One HEAD of the first Kubernetes checksum file. */
+export function probeReleaseSite(versions: VersionsSpec, base: ReleaseBaseUrls, timeoutMs: number): Promise<{ ok: boolean; url: string; error?: string }> {
+  const url = `${base.kubernetes}/v${versions.kubernetes}/bin/linux/amd64/kubectl.sha256`;
+  // Tests serve the "official" files over plain HTTP on loopback.
+  const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+  return new Promise((resolve) => {
+    const req = send(url, { method: 'HEAD', timeout: timeoutMs }, (res) => {
+      res.resume();
+      const ok = (res.statusCode ?? 0) < 400;
+      resolve({ ok, url, error: ok ? undefined : `${url} answered HTTP ${res.statusCode}` });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (error) => resolve({ ok: false, url, error: `${url}: ${(error as NodeJS.ErrnoException).code ?? error.message}` }));
+    req.end();
+  });
+}
+
+/** Can the go command get the pinned Kubernetes module (from GOPROXY, or the module cache)? */
+export async function probeGoProxy(versions: VersionsSpec, env: NodeJS.ProcessEnv): Promise<{ ok: boolean; error?: string }> {
+  try {
+    await run('go', ['version'], { env, timeout: 20_000 });
+  } catch {
+    return { ok: false, error: 'the go command is not installed (Go 1.26 or newer builds the components)' };
+  }
+  try {
+    await downloadModule('k8s.io/kubernetes', `v${versions.kubernetes}`, env);
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, error: (error as Error).message.split('\n').slice(0, 3).join(' ') };
   }
 }
 
 function versionsKey(versions: VersionsSpec, arch: string): string {
-  const text = `${arch} k8s=${versions.kubernetes} etcd=${versions.etcd} containerd=${versions.containerd} runc=${versions.runc} cni=${versions.cniPlugins} coredns=${versions.coredns}`;
+  const text = `${arch} k8s=${versions.kubernetes} etcd=${versions.etcd} containerd=${versions.containerd} runc=${versions.runc} cni=${versions.cniPlugins} coredns=${versions.coredns} crictl=${versions.crictl}`;
   return `${arch}-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
 }
 

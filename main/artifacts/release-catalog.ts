@@ -4,7 +4,7 @@
 
 import type { VersionsSpec } from '../spec/cluster-spec.ts';
 
-export const COMPONENTS = ['kubernetes', 'etcd', 'containerd', 'runc', 'cni-plugins', 'coredns'] as const;
+export const COMPONENTS = ['kubernetes', 'etcd', 'containerd', 'runc', 'cni-plugins', 'coredns', 'crictl'] as const;
 export type Component = (typeof COMPONENTS)[number];
 
 export interface ReleaseBaseUrls {
@@ -40,7 +40,7 @@ const KUBERNETES_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-
 /** Every file to fetch for the given components, at the versions the spec pins. */
 export function releaseFiles(
   versions: VersionsSpec,
-  components: readonly Component[] = ['kubernetes', 'etcd', 'containerd', 'runc', 'cni-plugins'],
+  components: readonly Component[] = COMPONENTS,
   options: { arch?: string; baseUrls?: Partial<ReleaseBaseUrls> } = {},
 ): ReleaseFile[] {
   const arch = options.arch ?? 'amd64';
@@ -68,7 +68,7 @@ export function releaseFiles(
           url: gh('etcd-io/etcd', `v${v}`, asset),
           checksumUrl: gh('etcd-io/etcd', `v${v}`, 'SHA256SUMS'),
           fileName: asset,
-          install: { kind: 'archive', members: ['etcd', 'etcdctl'].map((n) => ({ from: `${dir}/${n}`, to: `bin/${n}` })) },
+          install: { kind: 'archive', members: ['etcd', 'etcdctl', 'etcdutl'].map((n) => ({ from: `${dir}/${n}`, to: `bin/${n}` })) },
         });
         break;
       }
@@ -112,8 +112,7 @@ export function releaseFiles(
         break;
       }
       case 'coredns': {
-        // The cluster runs CoreDNS as a container image; the release binary is offered for
-        // people who want to run it by hand on a node. Not fetched unless asked for.
+        // The cluster runs CoreDNS as a container image the lab makes from this binary.
         const v = versions.coredns;
         const asset = `coredns_${v}_linux_${arch}.tgz`;
         files.push({
@@ -123,6 +122,19 @@ export function releaseFiles(
           checksumUrl: gh('coredns/coredns', `v${v}`, `${asset}.sha256`),
           fileName: asset,
           install: { kind: 'archive', members: [{ from: 'coredns', to: 'bin/coredns' }] },
+        });
+        break;
+      }
+      case 'crictl': {
+        const v = versions.crictl;
+        const asset = `crictl-v${v}-linux-${arch}.tar.gz`;
+        files.push({
+          component,
+          version: v,
+          url: gh('kubernetes-sigs/cri-tools', `v${v}`, asset),
+          checksumUrl: gh('kubernetes-sigs/cri-tools', `v${v}`, `${asset}.sha256`),
+          fileName: asset,
+          install: { kind: 'archive', members: [{ from: 'crictl', to: 'bin/crictl' }] },
         });
         break;
       }

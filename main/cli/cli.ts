@@ -16,6 +16,7 @@ import { defaultLabDir, labPaths } from '../lab/lab-dir.ts';
 import { startServer } from '../server/serve.ts';
 import { HostKeyPins } from '../ssh/host-key-pins.ts';
 import { hostKeyPinsFile } from '../lab/lab-runtime.ts';
+import { artifactsCommand } from './artifact-commands.ts';
 import {
   checkCommand,
   destroyCommand,
@@ -37,10 +38,14 @@ Commands:
   pki [--rotate]       create the lab's CA and certificates (kept on re-run unless --rotate)
   render               write every hard-way file (kubeconfigs, units, configs) into the lab
   image build          build the Debian base image for the VMs from Debian's mirror (cached)
+  artifacts build      build every binary the lab installs from its upstream Go module, and the lab's images
+                       (at the spec's versions; --into DIR, --only COMPONENT,...; a second run does nothing)
+  artifacts describe   which source the lab's binaries come from (release, go-build, directory) and why
+  artifacts fetch      download the Go modules the build needs (the build then works offline)
   up                   one click: VMs, every hard-way step, every checker (resumes where it stopped)
      --vms-only        only create the VMs and wait until each answers over SSH
      --until STEP      run the steps up to STEP (a number or an id); --step STEP runs one step
-     --artifacts DIR   take etcd/containerd/kube-* binaries from DIR (air-gapped labs)
+     --artifacts DIR   take every binary and image from DIR (air-gapped labs; else the spec's artifacts.source)
   check [STEP]         run the checkers (all, or one step) and show every failing probe [--json]
   status               table of nodes: role, IP, VM state, SSH [--json]
   ssh NODE [-- CMD]    a shell on NODE, or run CMD there
@@ -69,6 +74,8 @@ const OPTIONS = {
   step: { type: 'string' },
   artifacts: { type: 'string' },
   port: { type: 'string' },
+  into: { type: 'string' },
+  only: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -125,6 +132,14 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       case 'image': {
         if (positionals[1] !== 'build') throw new UsageError('usage: hardway-lab image build [--force] [--mirror URL]');
         return await imageBuildCommand({ force: values.force, mirror: values.mirror }, io);
+      }
+      case 'artifacts': {
+        const interrupt = interruptSignal(io);
+        try {
+          return await artifactsCommand(context(), positionals[1], { into: values.into, only: values.only, artifacts: values.artifacts }, io, interrupt.signal);
+        } finally {
+          interrupt.dispose();
+        }
       }
       case 'up': {
         const ctx = context();

@@ -2,7 +2,7 @@
 // lab's SSH key, its pinned host keys, the provider from the spec, one SSH pool, and (on demand)
 // the step engine.
 
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { LabPaths } from './lab-dir.ts';
 import type { Plan } from '../plan/address-plan.ts';
 import type { ClusterSpec } from '../spec/cluster-spec.ts';
@@ -50,6 +50,20 @@ export function hostKeyPinsFile(paths: LabPaths): string {
   return join(paths.ssh, 'known-hosts.json');
 }
 
+/** The artifact source a lab's spec asks for; --artifacts and HARDWAY_ARTIFACTS_DIR win over the spec. */
+export function labArtifactSource(input: LabRuntimeInput, options: EngineOptions = {}): ArtifactSource {
+  const { spec, plan, paths } = input;
+  return new ArtifactSource({
+    versions: spec.versions,
+    source: spec.artifacts.source,
+    // A relative artifacts.dir is read from the lab directory.
+    specDir: spec.artifacts.dir ? resolve(paths.root, spec.artifacts.dir) : undefined,
+    dir: options.artifactsDir,
+    env: options.env,
+    images: plan.images,
+  });
+}
+
 /** Every part that can be made; the provider's failure is kept, not thrown. */
 export async function openPartialLabRuntime(input: LabRuntimeInput, options: LabRuntimeOptions = {}): Promise<PartialLabRuntime> {
   const { plan, spec, paths } = input;
@@ -83,7 +97,7 @@ export async function openPartialLabRuntime(input: LabRuntimeInput, options: Lab
         paths,
         executor: pool,
         provider,
-        artifacts: new ArtifactSource({ versions: spec.versions, dir: engineOptions.artifactsDir, env: engineOptions.env }),
+        artifacts: labArtifactSource({ plan, spec, paths }, engineOptions),
       });
       return engine;
     },

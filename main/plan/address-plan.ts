@@ -7,6 +7,7 @@ import { type ClusterSpec, type ProviderName, ROLES, type Role, type RoleSpec, t
 import { netmask, nthAddress, nthSubnet, parseCidr, type Cidr } from './ipv4.ts';
 import { planCertificates, type CertificatePlan } from './certificate-plan.ts';
 import { planNodeFiles, type PlannedFile } from './file-plan.ts';
+import { labImages, type LabImages } from './image-plan.ts';
 
 /** Offsets inside the node subnet: the host side of the lab network is .1. */
 export const NODE_OFFSET: Record<Role, number> = { lb: 10, controller: 11, worker: 21 };
@@ -59,6 +60,8 @@ export interface Plan {
   certificates: CertificatePlan[];
   routes: PlannedRoute[];
   versions: VersionsSpec;
+  /** The images the lab makes and imports on every worker. */
+  images: LabImages;
 }
 
 export function nodeNamesFor(role: Role, r: Pick<RoleSpec, 'count' | 'names'>): string[] {
@@ -142,6 +145,7 @@ export function buildPlan(spec: ClusterSpec): Plan {
     certificates: [],
     routes,
     versions: { ...spec.versions },
+    images: labImages(spec.versions),
   };
   plan.certificates = planCertificates(plan);
   for (const node of nodes) node.files = planNodeFiles(plan, node);

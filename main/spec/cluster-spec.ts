@@ -49,6 +49,24 @@ export interface VersionsSpec {
   runc: string;
   cniPlugins: string;
   coredns: string;
+  crictl: string;
+}
+
+export const ARTIFACT_SOURCES = ['auto', 'release', 'go-build', 'directory'] as const;
+export type ArtifactSourceName = (typeof ARTIFACT_SOURCES)[number];
+
+/**
+ * Where the binaries and images a lab installs come from:
+ * - `release`: the official release downloads (dl.k8s.io, the projects' GitHub releases), verified;
+ * - `go-build`: built here from the upstream Go modules (the Go module proxy, GOPROXY), at the
+ *   pinned versions, with the lab's own images made alongside;
+ * - `directory`: a local artifacts directory (`dir`), for air-gapped labs;
+ * - `auto` (default): a directory given with --artifacts/HARDWAY_ARTIFACTS_DIR, else a complete
+ *   set already in the cache, else the release downloads when their site answers, else go-build.
+ */
+export interface ArtifactsSpec {
+  source: ArtifactSourceName;
+  dir?: string;
 }
 
 export interface ClusterSpec {
@@ -59,6 +77,7 @@ export interface ClusterSpec {
   nodes: Record<Role, RoleSpec>;
   network: NetworkSpec;
   versions: VersionsSpec;
+  artifacts: ArtifactsSpec;
   pki: { keyAlgorithm: KeyAlgorithm };
 }
 
@@ -80,13 +99,20 @@ export const DEFAULT_NETWORK: NetworkSpec = {
   clusterDomain: 'cluster.local',
 };
 
+/**
+ * The newest releases that build with Go 1.26 from the Go module proxy and exist as official
+ * releases too. Kubernetes stays one minor below the newest (1.37) so that the upgrade exercise has
+ * a released next minor to go to; runc 1.5 because containerd 2.4 is tested against runc >= 1.5.2.
+ * gobuild/<component>/v<version>/ holds the wrapper module that pins each one.
+ */
 export const DEFAULT_VERSIONS: VersionsSpec = {
-  kubernetes: '1.32.3',
-  etcd: '3.5.17',
-  containerd: '2.0.4',
-  runc: '1.2.6',
-  cniPlugins: '1.6.2',
-  coredns: '1.12.0',
+  kubernetes: '1.36.3',
+  etcd: '3.6.16',
+  containerd: '2.4.2',
+  runc: '1.5.3',
+  cniPlugins: '1.10.0',
+  coredns: '1.15.0',
+  crictl: '1.37.0',
 };
 
 export function presetSpec(preset: PresetName, name = 'hardway'): ClusterSpec {
@@ -103,6 +129,7 @@ export function presetSpec(preset: PresetName, name = 'hardway'): ClusterSpec {
     },
     network: { ...DEFAULT_NETWORK },
     versions: { ...DEFAULT_VERSIONS },
+    artifacts: { source: 'auto' },
     pki: { keyAlgorithm: 'ecdsa-p256' },
   };
 }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import {
+  ARTIFACT_SOURCES,
   type ClusterSpec,
   KEY_ALGORITHMS,
   PRESETS,
@@ -104,7 +105,9 @@ const SPEC_SHAPE: Shape = {
     runc: 'string',
     cniPlugins: 'string',
     coredns: 'string',
+    crictl: 'string',
   },
+  artifacts: { source: 'string', dir: 'string' },
   pki: { keyAlgorithm: 'string' },
 };
 
@@ -224,6 +227,7 @@ function resolveSpec(raw: unknown, issues: SpecIssue[]): ClusterSpec | undefined
     nodes,
     network: { ...base.network, ...(user.network ?? {}) },
     versions: { ...base.versions, ...(user.versions ?? {}) },
+    artifacts: { ...base.artifacts, ...(user.artifacts ?? {}) },
     pki: { ...base.pki, ...(user.pki ?? {}) },
   };
 }
@@ -257,6 +261,7 @@ export function validateSpec(spec: ClusterSpec, context: ValidationContext = {})
     error('pki.keyAlgorithm', `unknown key algorithm "${spec.pki.keyAlgorithm}"`, `use one of: ${KEY_ALGORITHMS.join(', ')}.`);
   }
   validateImage(spec, error);
+  validateArtifacts(spec, error);
 
   for (const role of ROLES) validateRole(role, spec.nodes[role], error);
   validateMembership(spec, error, warn);
@@ -280,6 +285,20 @@ export function validateSpec(spec: ClusterSpec, context: ValidationContext = {})
 }
 
 type Report = (path: string, message: string, hint: string) => void;
+
+function validateArtifacts(spec: ClusterSpec, error: Report) {
+  const { artifacts } = spec;
+  if (!(ARTIFACT_SOURCES as readonly string[]).includes(artifacts.source)) {
+    error('artifacts.source', `unknown artifacts source "${artifacts.source}"`, `use one of: ${ARTIFACT_SOURCES.join(', ')} (auto picks one that can work here).`);
+    return;
+  }
+  if (artifacts.source === 'directory' && !artifacts.dir) {
+    error('artifacts.dir', 'artifacts.source is "directory" but no artifacts.dir is given', 'set artifacts.dir to a directory laid out as `hardway-lab artifacts describe` shows, or use `source: auto`.');
+  }
+  if (artifacts.dir && artifacts.source !== 'directory' && artifacts.source !== 'auto') {
+    error('artifacts.dir', `artifacts.dir is only read with source "directory" (or "auto"), not "${artifacts.source}"`, 'remove artifacts.dir, or set `source: directory`.');
+  }
+}
 
 function validateImage(spec: ClusterSpec, error: Report) {
   const { image } = spec;

@@ -37,10 +37,10 @@ async function serve(files: Map<string, Buffer>): Promise<{ server: Server; base
 }
 
 /** Fixed here (not the spec's defaults, which move): the URL shapes are what is tested. */
-const PINNED = { kubernetes: '1.32.3', etcd: '3.5.17', containerd: '2.0.4', runc: '1.2.6', cniPlugins: '1.6.2', coredns: '1.12.0' };
+const PINNED = { kubernetes: '1.32.3', etcd: '3.5.17', containerd: '2.0.4', runc: '1.2.6', cniPlugins: '1.6.2', coredns: '1.12.0', crictl: '1.32.0' };
 
 test('catalog: official locations and checksum files for the pinned versions', () => {
-  const files = releaseFiles(PINNED, ['kubernetes', 'etcd', 'containerd', 'runc', 'cni-plugins', 'coredns']);
+  const files = releaseFiles(PINNED, ['kubernetes', 'etcd', 'containerd', 'runc', 'cni-plugins', 'coredns', 'crictl']);
   const url = (component: string) => files.filter((f) => f.component === component).map((f) => `${f.url} ${f.checksumUrl}`);
   assert.deepEqual(url('kubernetes')[0], 'https://dl.k8s.io/v1.32.3/bin/linux/amd64/kube-apiserver https://dl.k8s.io/v1.32.3/bin/linux/amd64/kube-apiserver.sha256');
   assert.equal(url('kubernetes').length, 6);
@@ -53,6 +53,14 @@ test('catalog: official locations and checksum files for the pinned versions', (
     'https://github.com/containernetworking/plugins/releases/download/v1.6.2/cni-plugins-linux-amd64-v1.6.2.tgz https://github.com/containernetworking/plugins/releases/download/v1.6.2/cni-plugins-linux-amd64-v1.6.2.tgz.sha256',
   ]);
   assert.deepEqual(url('coredns'), ['https://github.com/coredns/coredns/releases/download/v1.12.0/coredns_1.12.0_linux_amd64.tgz https://github.com/coredns/coredns/releases/download/v1.12.0/coredns_1.12.0_linux_amd64.tgz.sha256']);
+  assert.deepEqual(url('crictl'), [
+    'https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.32.0/crictl-v1.32.0-linux-amd64.tar.gz https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.32.0/crictl-v1.32.0-linux-amd64.tar.gz.sha256',
+  ]);
+  // etcd's archive also carries etcdutl (offline snapshot restore).
+  assert.deepEqual(
+    files.filter((f) => f.component === 'etcd').flatMap((f) => (f.install.kind === 'archive' ? f.install.members.map((m) => m.to) : [])),
+    ['bin/etcd', 'bin/etcdctl', 'bin/etcdutl'],
+  );
 });
 
 test('checksum files: a bare hash, sha256sum lines, paths and the binary marker', () => {
@@ -79,6 +87,7 @@ test('download: verified into the cache with progress, reused on the next run; a
   mkdirSync(join(staging, dir));
   writeFileSync(join(staging, dir, 'etcd'), '#!/bin/sh\necho "etcd Version: fake"\n', { mode: 0o755 });
   writeFileSync(join(staging, dir, 'etcdctl'), '#!/bin/sh\n', { mode: 0o755 });
+  writeFileSync(join(staging, dir, 'etcdutl'), '#!/bin/sh\n', { mode: 0o755 });
   execFileSync('tar', ['-czf', join(staging, `${dir}.tar.gz`), '-C', staging, dir]);
   const archive = readFileSync(join(staging, `${dir}.tar.gz`));
   files.set(`/gh/etcd-io/etcd/releases/download/v${versions.etcd}/${dir}.tar.gz`, archive);
@@ -88,11 +97,15 @@ test('download: verified into the cache with progress, reused on the next run; a
   t.after(() => server.close());
   const cacheDir = mkdtempSync(join(tmpdir(), 'hwl-cache-'));
   const source = new ArtifactSource({ versions, cacheDir, env: {}, baseUrls: { kubernetes: `${base}/k8s`, github: `${base}/gh` } });
-  assert.equal(source.kind, 'download');
+  assert.equal(source.kind, 'managed');
   assert.equal(source.kubeBinariesAvailable(), true);
+  // auto: the "official" site answers, so the release downloads are used — and the reason says so.
+  const choice = await source.chosen();
+  assert.equal(choice.kind, 'release');
+  assert.match(choice.reason, /the official release site answers \(http:\/\/127\.0\.0\.1:\d+\/k8s\/v1\.32\.3\/bin\/linux\/amd64\/kubectl\.sha256\)/);
 
   const progress: number[] = [];
-  const set = await source.ensure(['kubernetes', 'etcd'], (p) => p.fraction !== undefined && progress.push(p.fraction));
+  const set = await source.ensure(['kubernetes', 'etcd'], (e) => e.kind === 'download' && e.progress.fraction !== undefined && progress.push(e.progress.fraction));
   assert.equal(set.kubeBinaries, true);
   assert.equal(readFileSync(set.require('kubelet'), 'utf8').split('\n')[1], `echo kubelet v${versions.kubernetes}`);
   assert.equal(readFileSync(set.require('etcd'), 'utf8'), '#!/bin/sh\necho "etcd Version: fake"\n');
@@ -132,8 +145,11 @@ test('artifact directory: the documented layout, and what is missing said plainl
   const dir = mkdtempSync(join(tmpdir(), 'hwl-artdir-'));
   const set = new ArtifactSet(dir, 'directory');
   assert.equal(set.kubeBinaries, false);
-  assert.throws(() => set.require('etcd'), (e: unknown) => e instanceof ArtifactMissingError && /bin\/etcd is not in the artifacts directory/.test((e as Error).message) && /fill-artifacts-cli\.ts/.test((e as Error).message));
-  assert.throws(() => set.require('kube-apiserver'), /dl\.k8s\.io/);
+  assert.throws(
+    () => set.require('etcd'),
+    (e: unknown) => e instanceof ArtifactMissingError && /bin\/etcd is not in the artifacts directory/.test((e as Error).message) && /hardway-lab artifacts build --into /.test((e as Error).message),
+  );
+  assert.throws(() => set.require('kube-apiserver'), /kube-apiserver, kube-controller-manager.*artifacts build --into/);
   assert.throws(() => set.requireCniPlugins(), /cni\/bridge, cni\/host-local, cni\/loopback/);
   assert.throws(() => new ArtifactSource({ dir: join(dir, 'nope'), versions: DEFAULT_VERSIONS }), /does not exist/);
   const fromEnv = new ArtifactSource({ versions: DEFAULT_VERSIONS, env: { HARDWAY_ARTIFACTS_DIR: dir } });
