@@ -94,7 +94,10 @@ export function corednsProbes(plan: Plan, facts: { deployment: CommandOutcome; s
       ok: wanted > 0 && available === wanted,
       expected: 'every replica available',
       seen: facts.deployment.code === 0 ? `${available} of ${wanted} available` : said(facts.deployment),
-      hint: '`kubectl -n kube-system describe deployment coredns`: an image that cannot be pulled needs the image in the artifacts\' images/ (air-gapped) or registry access from the workers',
+      hint:
+        wanted === 0 && facts.deployment.code === 0
+          ? 'coredns is scaled to 0: `kubectl -n kube-system scale deployment coredns --replicas=2`, or `hardway-lab up --step coredns`'
+          : `\`kubectl -n kube-system describe deployment coredns\` and its pods' events: the image ${plan.images.coredns} must be imported on the workers (\`hardway-lab check workers\`); \`hardway-lab up --step coredns\``,
     }),
   );
   let clusterIp: string | undefined;
@@ -112,32 +115,70 @@ export function corednsProbes(plan: Plan, facts: { deployment: CommandOutcome; s
       hint: 'run `hardway-lab up --step coredns`; pods look up names at the address in their resolv.conf',
     }),
   );
-  const lookup = facts.lookup.stdout;
-  const resolves = facts.lookup.code === 0 && lookup.includes(plan.network.apiServiceIp);
+  const answer = nslookupAnswer(facts.lookup.stdout, `kubernetes.default.svc.${plan.network.clusterDomain}`);
+  const resolves = answer === plan.network.apiServiceIp;
   probes.push(
     probe({
       name: 'a pod resolves "kubernetes"',
       ok: resolves,
-      expected: `nslookup kubernetes → ${plan.network.apiServiceIp}`,
-      seen: resolves ? `${plan.network.apiServiceIp}` : said(facts.lookup),
+      expected: `nslookup kubernetes → kubernetes.default.svc.${plan.network.clusterDomain} ${plan.network.apiServiceIp}`,
+      seen: resolves ? `${plan.network.apiServiceIp}` : answer ? `answered ${answer}` : said(facts.lookup),
       hint: 'pods reach CoreDNS through kube-proxy and the pod routes: check `hardway-lab check pod-routes` and `kubectl -n kube-system logs deploy/coredns`',
     }),
   );
   return probes;
 }
 
+/**
+ * The address busybox's nslookup printed for `name` ("Name: NAME" then "Address: IP"). Its exit
+ * code is no help: busybox 1.35 asks every search domain and exits 1 when one has no answer, even
+ * after printing the right one.
+ */
+export function nslookupAnswer(output: string, name: string): string | undefined {
+  const lines = output.split('\n').map((l) => l.trim());
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] === `Name:\t${name}` || lines[i]!.replace(/\s+/g, ' ') === `Name: ${name}`) {
+      const address = /^Address(?: \d+)?:\s*([0-9.]+)/.exec(lines[i + 1] ?? '');
+      if (address) return address[1];
+    }
+  }
+  return undefined;
+}
+
 export const ENCRYPTED_PREFIX = 'k8s:enc:aescbc:v1:key1:';
+
+/** secrets-at-rest.sh: `KEY PREFIX` per secret in etcd. */
+export function plainSecrets(output: string): { keys: number; plain: string[]; error?: string } {
+  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const error = lines.find((l) => l.startsWith('ERROR '));
+  if (error) return { keys: 0, plain: [], error: error.slice(6) };
+  const entries = lines.map((l) => [l.slice(0, l.indexOf(' ') < 0 ? l.length : l.indexOf(' ')), l.indexOf(' ') < 0 ? '' : l.slice(l.indexOf(' ') + 1)] as const);
+  return {
+    keys: entries.length,
+    plain: entries.filter(([, prefix]) => !prefix.startsWith(ENCRYPTED_PREFIX)).map(([key]) => key.replace(/^\/registry\/secrets\//, '')),
+  };
+}
 
 export interface SmokeFacts {
   etcdValueHead: CommandOutcome;
+  /** secrets-at-rest.sh output: every secret's stored prefix. */
+  secretsAtRest: CommandOutcome;
   deployment: CommandOutcome;
   portForward: { ok: boolean; seen: string };
   logs: CommandOutcome;
   exec: CommandOutcome;
-  nodePort: { ok: boolean; seen: string; url: string };
+  nodePorts: { node: string; ok: boolean; seen: string; url: string }[];
   viaLb: CommandOutcome;
+  nodes: CommandOutcome;
   askedFrom: string;
 }
+
+/** A kubectl failure the API server → kubelet RBAC explains. */
+function rbacDenied(o: CommandOutcome): boolean {
+  return /Forbidden|forbidden/.test(o.stderr + o.stdout) && /kubelet|nodes\/proxy|proxy/.test(o.stderr + o.stdout);
+}
+
+const RBAC_HINT = 'the kubelet refuses the API server (Forbidden): its kubelet-client user needs the nodes/proxy ClusterRole binding — `hardway-lab check rbac`, then `hardway-lab up --step rbac`';
 
 export function smokeProbes(plan: Plan, f: SmokeFacts): Probe[] {
   const head = f.etcdValueHead.stdout;
@@ -149,32 +190,61 @@ export function smokeProbes(plan: Plan, f: SmokeFacts): Probe[] {
   } catch {
     available = false;
   }
-  return [
+  const atRest = plainSecrets(f.secretsAtRest.stdout);
+  const execOk = f.exec.code === 0 && /nginx version/.test(f.exec.stdout + f.exec.stderr);
+  const probes: Probe[] = [
     probe({
       name: 'secret encrypted at rest',
       node: f.askedFrom,
       ok: head.startsWith(ENCRYPTED_PREFIX),
-      expected: `the value in etcd starts with ${ENCRYPTED_PREFIX}`,
+      expected: `the value of default/kubernetes-the-hard-way in etcd starts with ${ENCRYPTED_PREFIX}`,
       seen: head ? JSON.stringify(head.slice(0, ENCRYPTED_PREFIX.length)) : said(f.etcdValueHead),
-      hint: 'the API server writes secrets in plain text: it needs --encryption-provider-config (`hardway-lab check encryption-config`); secrets written before that stay plain until rewritten',
+      hint: 'the API server writes secrets in plain text: it needs --encryption-provider-config (`hardway-lab check encryption-config`, `hardway-lab check control-plane`); `hardway-lab up --step smoke-test` rewrites it',
+    }),
+    probe({
+      name: 'every secret encrypted at rest',
+      node: f.askedFrom,
+      ok: !atRest.error && f.secretsAtRest.code === 0 && atRest.plain.length === 0,
+      expected: `every value under /registry/secrets/ starts with ${ENCRYPTED_PREFIX}`,
+      seen: atRest.error ? `etcdctl: ${atRest.error}` : f.secretsAtRest.code !== 0 ? said(f.secretsAtRest) : atRest.plain.length === 0 ? `${atRest.keys} secret${atRest.keys === 1 ? '' : 's'}, all encrypted` : `stored in plain text: ${atRest.plain.join(', ')}`,
+      hint: 'a secret written while an API server ran without --encryption-provider-config stays plain until it is written again: fix the API servers (`hardway-lab check control-plane`), then `kubectl get secrets -A -o json | kubectl replace -f -` (`hardway-lab up --step smoke-test` does it)',
     }),
     probe({
       name: 'deployment available',
       ok: available,
       expected: 'nginx Available',
       seen: available ? 'Available' : said(f.deployment),
-      hint: '`kubectl describe deployment nginx` and the pod events: an image pull failure needs registry access or the image in the artifacts',
+      hint: `\`kubectl describe deployment nginx\` and the pod events: the image ${plan.images.nginx} must be imported on the workers (\`hardway-lab check workers\`); a Pending pod with no node means no scheduler leads (\`hardway-lab check control-plane\`)`,
     }),
-    probe({ name: 'port-forward', ok: f.portForward.ok, expected: 'HTTP 200 through kubectl port-forward', seen: f.portForward.seen, hint: 'port-forward goes API server → kubelet: check `hardway-lab check rbac` and the nodes\' INTERNAL-IP' }),
-    probe({ name: 'logs', ok: f.logs.code === 0, expected: '`kubectl logs` answers', seen: f.logs.code === 0 ? 'ok' : said(f.logs), hint: 'logs go API server → kubelet: check `hardway-lab check rbac`' }),
+    probe({
+      name: 'port-forward',
+      ok: f.portForward.ok,
+      expected: 'HTTP 200 through kubectl port-forward',
+      seen: f.portForward.seen,
+      hint: /Forbidden|forbidden/.test(f.portForward.seen) ? RBAC_HINT : 'port-forward goes API server → kubelet: check `hardway-lab check rbac` and the nodes\' INTERNAL-IP',
+    }),
+    probe({ name: 'logs', ok: f.logs.code === 0, expected: '`kubectl logs` answers', seen: f.logs.code === 0 ? 'ok' : said(f.logs), hint: rbacDenied(f.logs) ? RBAC_HINT : 'logs go API server → kubelet: check `hardway-lab check rbac`' }),
     probe({
       name: 'exec',
-      ok: f.exec.code === 0 && /nginx version/.test(f.exec.stdout + f.exec.stderr),
+      ok: execOk,
       expected: '`kubectl exec ... nginx -v` prints the version',
-      seen: brief(f.exec.stdout + f.exec.stderr, 120),
-      hint: 'exec goes API server → kubelet: check `hardway-lab check rbac`',
+      seen: execOk ? brief(f.exec.stdout + f.exec.stderr, 120) : said(f.exec),
+      hint: rbacDenied(f.exec) ? RBAC_HINT : 'exec goes API server → kubelet: check `hardway-lab check rbac`',
     }),
-    probe({ name: 'NodePort reachable', ok: f.nodePort.ok, expected: `HTTP 200 from ${f.nodePort.url}`, seen: f.nodePort.seen, hint: 'kube-proxy programs NodePorts: `hardway-lab check workers`, and `iptables -t nat -S KUBE-NODEPORTS` on the worker' }),
+  ];
+  for (const np of f.nodePorts) {
+    probes.push(
+      probe({
+        name: 'NodePort reachable',
+        node: np.node,
+        ok: np.ok,
+        expected: `HTTP 200 from ${np.url}`,
+        seen: np.seen,
+        hint: `kube-proxy on ${np.node} writes the NodePort rules: \`systemctl status kube-proxy\` and \`iptables -t nat -S KUBE-NODEPORTS\` on ${np.node}; \`hardway-lab check workers\`, then \`hardway-lab up --step workers\``,
+      }),
+    );
+  }
+  probes.push(
     probe({
       name: 'API via the load balancer',
       ok: f.viaLb.code === 0,
@@ -182,5 +252,26 @@ export function smokeProbes(plan: Plan, f: SmokeFacts): Probe[] {
       seen: f.viaLb.code === 0 ? 'ok' : said(f.viaLb),
       hint: '`hardway-lab check load-balancer`',
     }),
-  ];
+  );
+  const workers = plan.nodes.filter((n) => n.role === 'worker');
+  let nodes: NodeList | undefined;
+  try {
+    nodes = JSON.parse(f.nodes.stdout) as NodeList;
+  } catch {
+    nodes = undefined;
+  }
+  const notReady = workers.filter((w) => {
+    const item = nodes?.items.find((i) => i.metadata.name === w.name);
+    return !(item?.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && item.status.addresses?.some((a) => a.type === 'InternalIP' && a.address === w.ip));
+  });
+  probes.push(
+    probe({
+      name: 'kubectl get nodes via the LB',
+      ok: !!nodes && notReady.length === 0,
+      expected: `${workers.map((w) => `${w.name} Ready at ${w.ip}`).join(', ')}`,
+      seen: !nodes ? said(f.nodes) : notReady.length === 0 ? 'every worker Ready at its lab IP' : `not Ready at its lab IP: ${notReady.map((w) => w.name).join(', ')}`,
+      hint: '`hardway-lab check admin-access` names the node and why',
+    }),
+  );
+  return probes;
 }

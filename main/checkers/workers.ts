@@ -6,6 +6,7 @@ import type { Plan, PlannedNode } from '../plan/address-plan.ts';
 import type { Probe } from '../engine/engine-types.ts';
 import { parseSections } from '../engine/shell.ts';
 import { brief, probe } from './probe.ts';
+import { parseUnitHealth, unitProbe } from './unit-health.ts';
 
 const RERUN = 'run `hardway-lab up --step workers`';
 
@@ -14,7 +15,20 @@ export function versionNumber(text: string): string | undefined {
   return /v?(\d+\.\d+\.\d+)/.exec(text)?.[1];
 }
 
-export function workerProbes(plan: Plan, node: PlannedNode, output: string, options: { kubeBinaries: boolean }): Probe[] {
+/** `NAME version`: the version a binary reports (`said`) against the one the spec pins. */
+export function versionProbe(name: string, node: string, said: string | undefined, wanted: string, specKey: string, hint: (seen: string | undefined) => string): Probe {
+  const version = versionNumber(said ?? '');
+  return probe({
+    name: `${name} version`,
+    node,
+    ok: version === wanted,
+    expected: `${wanted} (versions.${specKey} in the spec)`,
+    seen: version ?? brief(said ?? 'not installed'),
+    hint: hint(version),
+  });
+}
+
+export function workerProbes(plan: Plan, node: PlannedNode, output: string, options: { kubeBinaries: boolean; images?: readonly string[] }): Probe[] {
   const s = parseSections(output);
   const at = node.name;
   const probes: Probe[] = [];
@@ -56,10 +70,7 @@ export function workerProbes(plan: Plan, node: PlannedNode, output: string, opti
     );
   }
 
-  const active = (s.get('containerd-active') ?? '').trim();
-  probes.push(
-    probe({ name: 'containerd active', node: at, ok: active === 'active', expected: 'active', seen: active || 'unknown', hint: `on ${at}: \`systemctl start containerd\`; \`journalctl -u containerd -n 30\` tells why it stopped (${RERUN})` }),
-  );
+  probes.push(unitProbe('containerd', parseUnitHealth(s, 'containerd'), at, `on ${at}: \`systemctl start containerd\`; \`journalctl -u containerd -n 30\` tells why it stopped (${RERUN})`));
   const ctr = s.get('ctr-version') ?? '';
   const serverVersion = /Server:\s*\n\s*Version:\s*(\S+)/.exec(ctr)?.[1];
   probes.push(
@@ -72,16 +83,8 @@ export function workerProbes(plan: Plan, node: PlannedNode, output: string, opti
       hint: `containerd is not answering on its socket on ${at}: ${RERUN}, then \`journalctl -u containerd\``,
     }),
   );
-  const containerdVersion = versionNumber(s.get('containerd-version') ?? '');
   probes.push(
-    probe({
-      name: 'containerd version',
-      node: at,
-      ok: containerdVersion === plan.versions.containerd,
-      expected: `${plan.versions.containerd} (versions.containerd in the spec)`,
-      seen: containerdVersion ?? brief(s.get('containerd-version') ?? 'not installed'),
-      hint: `put containerd ${plan.versions.containerd} into the artifacts (bin/containerd*), or set versions.containerd: ${containerdVersion ?? '?'} in hardway-lab.yaml; then ${RERUN}`,
-    }),
+    versionProbe('containerd', at, s.get('containerd-version'), plan.versions.containerd, 'containerd', (v) => `put containerd ${plan.versions.containerd} into the artifacts (bin/containerd*), or set versions.containerd: ${v ?? '?'} in hardway-lab.yaml; then ${RERUN}`),
   );
   const runcVersion = versionNumber(s.get('runc-version') ?? '');
   const runcPath = (s.get('runc-path') ?? '').trim();
@@ -143,12 +146,41 @@ export function workerProbes(plan: Plan, node: PlannedNode, output: string, opti
     );
   }
 
+  probes.push(versionProbe('crictl', at, s.get('crictl-version'), plan.versions.crictl, 'crictl', () => `${RERUN} installs crictl ${plan.versions.crictl} from the artifacts (\`crictl ps\` shows the containers the kubelet runs)`));
+
+  const images = new Set((s.get('images') ?? '').split('\n').map((l) => l.trim()).filter(Boolean));
+  const pinned = new Set((s.get('pinned-images') ?? '').split('\n').map((l) => l.trim()).filter(Boolean));
+  for (const reference of options.images ?? []) {
+    const present = images.has(reference);
+    probes.push(
+      probe({
+        name: `image ${reference}`,
+        node: at,
+        ok: present,
+        expected: 'imported into containerd (namespace k8s.io)',
+        seen: present ? 'present' : `absent (${images.size} image${images.size === 1 ? '' : 's'} there)`,
+        hint: `the workers reach no registry, so every image is imported from the artifacts' images/: ${RERUN}`,
+      }),
+    );
+  }
+  const pause = plan.images.pause;
+  if ((options.images ?? []).includes(pause)) {
+    probes.push(
+      probe({
+        name: 'sandbox image pinned',
+        node: at,
+        ok: pinned.has(pause),
+        expected: `${pause} pinned (containerd's pinned_images.sandbox), so image GC never removes it`,
+        seen: pinned.has(pause) ? 'pinned' : `not pinned (pinned: ${[...pinned].join(', ') || 'none'})`,
+        hint: `/etc/containerd/config.toml on ${at} must name ${pause} under [plugins.'io.containerd.cri.v1.images'.pinned_images] sandbox (a version-2 sandbox_image key is ignored by containerd 2): ${RERUN}`,
+      }),
+    );
+  }
+
   if (options.kubeBinaries) {
     for (const unit of ['kubelet', 'kube-proxy']) {
-      const state = (s.get(`${unit}-active`) ?? '').trim();
-      probes.push(
-        probe({ name: `${unit} active`, node: at, ok: state === 'active', expected: 'active', seen: state || 'unknown', hint: `on ${at}: \`journalctl -u ${unit} -n 50\`; ${RERUN}` }),
-      );
+      probes.push(unitProbe(unit, parseUnitHealth(s, unit), at, `on ${at}: \`journalctl -u ${unit} -n 50\`${unit === 'kube-proxy' ? ' (kube-proxy writes the iptables rules of services and NodePorts)' : ''}; ${RERUN}`));
+      probes.push(versionProbe(unit, at, s.get(`${unit}-version`), plan.versions.kubernetes, 'kubernetes', () => `${RERUN} installs ${unit} ${plan.versions.kubernetes} from the artifacts`));
     }
   }
   return probes;

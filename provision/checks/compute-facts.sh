@@ -2,7 +2,7 @@
 # Facts for the compute checker, in "==> SECTION" blocks.
 # Usage: compute-facts.sh NAME=IP...   (every node of the lab)
 set -u
-section() { printf '==> %s\n' "$1"; }
+section() { printf '\n==> %s\n' "$1"; }
 
 section hostname
 hostname

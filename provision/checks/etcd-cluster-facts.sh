@@ -7,12 +7,12 @@
 set -u
 endpoints=$1
 command_timeout=${2:-5}
-section() { printf '==> %s\n' "$1"; }
+section() { printf '\n==> %s\n' "$1"; }
 errors=$(mktemp)
 trap 'rm -f "$errors"' EXIT
 
 ask() {
-  ETCDCTL_API=3 timeout $((command_timeout * 4 + 10)) etcdctl --endpoints="$endpoints" \
+  timeout $((command_timeout * 4 + 10)) etcdctl --endpoints="$endpoints" \
     --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key \
     --dial-timeout=3s --command-timeout="${command_timeout}s" "$@" -w json 2>"$errors"
 }

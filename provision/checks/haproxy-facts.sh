@@ -4,7 +4,7 @@
 set -u
 port=$1
 shift
-section() { printf '==> %s\n' "$1"; }
+section() { printf '\n==> %s\n' "$1"; }
 
 section installed
 haproxy -v 2>&1 | head -n 1

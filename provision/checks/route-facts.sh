@@ -1,7 +1,7 @@
 #!/bin/bash
 # Facts for the pod-routes checker, in "==> SECTION" blocks.
 set -u
-section() { printf '==> %s\n' "$1"; }
+section() { printf '\n==> %s\n' "$1"; }
 section routes
 ip -o -4 route show
 section enabled

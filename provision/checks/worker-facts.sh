@@ -1,8 +1,9 @@
 #!/bin/bash
 # Facts for the workers checker, in "==> SECTION" blocks.
+# Needs unit_health (lib-unit-health.sh, sent ahead of this script).
 # Usage: worker-facts.sh
 set -u
-section() { printf '==> %s\n' "$1"; }
+section() { printf '\n==> %s\n' "$1"; }
 
 section modules
 for module in overlay br_netfilter; do
@@ -12,8 +13,7 @@ section sysctl
 for key in net.bridge.bridge-nf-call-iptables net.ipv4.ip_forward; do
   echo "$key=$(sysctl -n "$key" 2>&1)"
 done
-section containerd-active
-systemctl is-active containerd 2>&1
+unit_health containerd kubelet kube-proxy
 section containerd-version
 containerd --version 2>&1 | head -n 1
 section ctr-version
@@ -22,6 +22,12 @@ section runc-version
 runc --version 2>&1 | head -n 1
 section runc-path
 command -v runc
+section crictl-version
+crictl --version 2>&1 | head -n 1
+section kubelet-version
+kubelet --version 2>&1 | head -n 1
+section kube-proxy-version
+kube-proxy --version 2>&1 | head -n 1
 section cni-plugins
 for plugin in bridge host-local loopback; do
   if [ -x "/opt/cni/bin/$plugin" ]; then
@@ -32,9 +38,11 @@ for plugin in bridge host-local loopback; do
 done
 section bridge-conf
 cat /etc/cni/net.d/10-bridge.conf 2>&1
-section kubelet-active
-systemctl is-active kubelet 2>&1
-section kube-proxy-active
-systemctl is-active kube-proxy 2>&1
+# Images in containerd's k8s.io namespace (the kubelet's), and which ones are pinned (safe from
+# the kubelet's image garbage collection).
+section images
+timeout 30 ctr -n k8s.io images ls -q 2>&1 | grep -v '^sha256:'
+section pinned-images
+timeout 30 ctr -n k8s.io images ls -q 'labels."io.cri-containerd.pinned"==pinned' 2>&1 | grep -v '^sha256:'
 # The sections above carry the results; the script itself always succeeds.
 exit 0
