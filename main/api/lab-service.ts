@@ -352,6 +352,7 @@ export class LabService implements ApiBackend {
       exec: (node, command, options) => runtime.pool.exec(node, command, options),
       components: nodeComponents,
       sshOverride: this.options.sshEndpoint !== undefined,
+      kubectl: runtime.engine?.artifactSet().has('kubectl') ? runtime.engine.artifactSet().binaryPath('kubectl') : undefined,
     });
   }
 

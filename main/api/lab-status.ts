@@ -29,6 +29,8 @@ export interface StatusSources {
   sshOverride?: boolean;
   /** Per-probe time limit; VMs under TCG answer slowly. */
   timeoutMs?: number;
+  /** The lab's own kubectl (from its artifacts), else the one on PATH. */
+  kubectl?: string;
 }
 
 const MARK = '@@hwl@@';
@@ -138,7 +140,7 @@ function splitSections(stdout: string): Record<string, string> {
 }
 
 const ETCDCTL =
-  'ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/etcd/ca.crt ' +
+  'etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/etcd/ca.crt ' +
   '--cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key --command-timeout=5s';
 
 async function etcdStatus(sources: StatusSources, nodes: NodeRuntime[], timeoutMs: number): Promise<EtcdStatus> {
@@ -265,7 +267,7 @@ async function kubeNodesStatus(sources: StatusSources, api: ApiHealth, timeoutMs
   if (api.health !== 'ok' && api.health !== 'degraded') return { health: 'unknown', nodes: [], detail: 'the API does not answer, so nodes cannot be listed' };
   if (!existsSync(kubeconfig)) return { health: 'unknown', nodes: [], detail: 'no admin kubeconfig in the lab yet' };
   const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile('kubectl', ['--kubeconfig', kubeconfig, 'get', 'nodes', '-o', 'json', `--request-timeout=${Math.ceil(timeoutMs / 1000)}s`], { timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(sources.kubectl ?? 'kubectl', ['--kubeconfig', kubeconfig, 'get', 'nodes', '-o', 'json', `--request-timeout=${Math.ceil(timeoutMs / 1000)}s`], { timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? (typeof (error as NodeJS.ErrnoException).code === 'number' ? Number((error as NodeJS.ErrnoException).code) : 1) : 0;
       resolve({ code: (error as NodeJS.ErrnoException | null)?.code === 'ENOENT' ? 127 : code, stdout, stderr });
     });

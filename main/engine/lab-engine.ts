@@ -9,8 +9,9 @@ import type { LabPaths } from '../lab/lab-dir.ts';
 import type { Provider } from '../providers/provider.ts';
 import { ensurePki } from '../pki/ensure-pki.ts';
 import { renderLab } from '../render/render-lab.ts';
-import type { ArtifactSource } from '../artifacts/artifact-source.ts';
+import type { ArtifactEvent, ArtifactSource, SourceChoice } from '../artifacts/artifact-source.ts';
 import type { Component } from '../artifacts/release-catalog.ts';
+import type { ArtifactSet } from '../artifacts/artifact-set.ts';
 import { HARDWAY_STEPS } from '../steps/hardway-steps.ts';
 import { allOk, probe } from '../checkers/probe.ts';
 import type { CheckResult, LabEvent, Probe, StepInfo, StepState } from './engine-types.ts';
@@ -56,6 +57,9 @@ export interface UpResult {
 
 export type LabEventListener = (event: LabEvent) => void;
 
+/** Until step compute measured the guests: room for software-emulated VMs. */
+export const DEFAULT_SCALE = 3;
+
 export class LabEngine {
   readonly plan: Plan;
   readonly spec: ClusterSpec;
@@ -65,6 +69,8 @@ export class LabEngine {
   private readonly listeners = new Set<LabEventListener>();
   private readonly lock: LabLock;
   private prepared = false;
+  /** The artifacts being made in the background while the first steps run (see startArtifacts). */
+  private artifactsReady?: { promise: Promise<SourceChoice>; abort: AbortController; settled: boolean };
 
   constructor(options: LabEngineOptions) {
     this.options = options;
@@ -94,9 +100,21 @@ export class LabEngine {
     }));
   }
 
+  /** Waits scale: fixed by the options (tests), else measured on this lab (state.json), else 3. */
+  timing(): Timing {
+    if (this.options.timing) return this.options.timing;
+    const measured = readLabState(this.paths.state).timing;
+    return { scale: measured?.scale ?? DEFAULT_SCALE };
+  }
+
   /** The state file as it is now (statuses and last checks). */
   state(): LabStateFile {
     return readLabState(this.paths.state);
+  }
+
+  /** The lab's artifacts as they are on disk now (nothing is downloaded or built). */
+  artifactSet(): ArtifactSet {
+    return this.options.artifacts.current();
   }
 
   get kubeBinaries(): boolean {
@@ -119,6 +137,9 @@ export class LabEngine {
       }
       writeLabState(this.paths.state, state);
 
+      // The PKI and the rendered files first: the checkers compare the nodes with the lab's files,
+      // so a spec or template changed since the last run makes its step's checker fail (and run).
+      if (selected.length > 0) await this.prepare(signal);
       let startIndex = 0;
       const verified: CheckResult[] = [];
       if (options.step === undefined) {
@@ -132,7 +153,7 @@ export class LabEngine {
         if (startIndex > 0) this.info(`steps ${selected.slice(0, startIndex).map((s) => s.id).join(', ')} already pass their checks`);
       }
       const toRun = selected.slice(startIndex);
-      if (toRun.length > 0) await this.prepare();
+      if (toRun.some((s) => s.id !== 'preflight' && s.id !== 'compute')) this.startArtifacts(signal);
 
       const checks = new Map<string, CheckResult>(verified.filter((c) => c.ok).map((c) => [c.step, c]));
       for (const step of toRun) {
@@ -148,8 +169,41 @@ export class LabEngine {
       const ok = finalChecks.every((c) => c.ok || c.skipped !== undefined);
       return { ok, resumedAt: toRun[0]?.id, states: this.statesOf(selected), checks: finalChecks };
     } finally {
+      await this.stopBackgroundArtifacts();
       this.lock.release();
     }
+  }
+
+  /**
+   * Starts choosing, downloading or building the artifacts while the first steps (VMs,
+   * certificates) run; the first step that needs a binary waits for it. Idempotent.
+   */
+  private startArtifacts(signal: AbortSignal): Promise<SourceChoice> {
+    if (!this.artifactsReady) {
+      const abort = new AbortController();
+      const onAbort = () => abort.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      const entry = { promise: this.prepareArtifacts(abort.signal), abort, settled: false };
+      entry.promise.then(
+        () => (entry.settled = true),
+        () => {
+          // Failed: the next `up` (or the next step asking) tries again.
+          entry.settled = true;
+          if (this.artifactsReady === entry) this.artifactsReady = undefined;
+        },
+      ).finally(() => signal.removeEventListener('abort', onAbort));
+      this.artifactsReady = entry;
+    }
+    return this.artifactsReady.promise;
+  }
+
+  /** `up` is over (failed early, or done): a build still running for it is stopped. */
+  private async stopBackgroundArtifacts(): Promise<void> {
+    const entry = this.artifactsReady;
+    if (!entry || entry.settled) return;
+    entry.abort.abort(new Error('up ended before the artifacts were needed'));
+    await entry.promise.catch(() => undefined);
+    this.artifactsReady = undefined;
   }
 
   /** Runs exactly one step (and its check), whatever the state says: the guided mode. */
@@ -157,8 +211,9 @@ export class LabEngine {
     const step = this.steps[stepIndex(this.steps, id)]!;
     this.lock.acquire(`step ${step.id}`);
     try {
-      await this.prepare();
-      return await this.execute(step, options.signal ?? new AbortController().signal);
+      const signal = options.signal ?? new AbortController().signal;
+      await this.prepare(signal);
+      return await this.execute(step, signal);
     } finally {
       this.lock.release();
     }
@@ -177,8 +232,40 @@ export class LabEngine {
     return results;
   }
 
+  /** Download or build progress, as progress events (phase download / build). */
+  private emitArtifactEvent(e: ArtifactEvent, step?: string): void {
+    if (e.kind === 'build') {
+      this.emit({ type: 'progress', step, phase: 'build', message: e.line });
+      return;
+    }
+    const p = e.progress;
+    this.emit({
+      type: 'progress',
+      step,
+      phase: 'download',
+      message: `downloading ${p.fileName} (${p.index}/${p.count}) ${Math.round(p.receivedBytes / 1048576)} MiB${p.totalBytes ? ` of ${Math.round(p.totalBytes / 1048576)} MiB` : ''}`,
+      fraction: p.fraction,
+    });
+  }
+
+  /**
+   * The lab's binaries and images, before any step runs: the source is chosen (and the choice
+   * said), and whatever is missing is downloaded or built once, instead of midway through `up`.
+   */
+  async prepareArtifacts(signal?: AbortSignal): Promise<SourceChoice> {
+    const artifacts = this.options.artifacts;
+    const choice = await artifacts.chosen();
+    this.info(`artifacts: ${choice.kind} — ${choice.reason}`);
+    if (artifacts.kind === 'managed') {
+      const started = Date.now();
+      await artifacts.ensureAll((e) => this.emitArtifactEvent(e), signal);
+      this.info(`artifacts ready in ${artifacts.root} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    }
+    return choice;
+  }
+
   /** PKI and rendered files in the lab: both idempotent (existing keys and certificates are kept). */
-  private async prepare(): Promise<void> {
+  private async prepare(signal?: AbortSignal): Promise<void> {
     if (this.prepared) return;
     const pki = await ensurePki(this.plan, this.paths, { algorithm: this.spec.pki.keyAlgorithm });
     if (pki.created.length > 0) this.info(`PKI: created ${pki.created.join(', ')}`);
@@ -237,7 +324,7 @@ export class LabEngine {
       this.emit({ type: 'check', result });
       return result;
     }
-    const ctx = this.context(step, signal);
+    const ctx = this.context(step, signal, { checking: true });
     let probes: Probe[];
     try {
       probes = await step.check(ctx);
@@ -273,7 +360,8 @@ export class LabEngine {
     );
   }
 
-  private context(step: StepDefinition, signal: AbortSignal): StepContext {
+  /** `checking`: a checker's context, whose artifacts() only looks (a check never downloads or builds). */
+  private context(step: StepDefinition, signal: AbortSignal, mode: { checking?: boolean } = {}): StepContext {
     const log = new StepLog(this.paths.logs, step.id, (event) => this.emit(event));
     const sessions = new Map<string, NodeSession>();
     const session = (node: string | PlannedNode): NodeSession => {
@@ -286,6 +374,7 @@ export class LabEngine {
       return s;
     };
     const stepId = step.id;
+    const engine = this;
     const emit = (event: LabEvent) => this.emit(event);
     const artifacts = this.options.artifacts;
     return {
@@ -297,22 +386,22 @@ export class LabEngine {
       nodes: this.nodesOf(step),
       session,
       host: new HostSession(log, signal),
-      artifacts: (components: readonly Component[] = []) =>
-        artifacts.ensure(
-          components,
-          (p) =>
-            emit({
-              type: 'progress',
-              step: stepId,
-              phase: 'download',
-              message: `downloading ${p.fileName} (${p.index}/${p.count}) ${Math.round(p.receivedBytes / 1048576)} MiB${p.totalBytes ? ` of ${Math.round(p.totalBytes / 1048576)} MiB` : ''}`,
-              fraction: p.fraction,
-            }),
-          signal,
-        ),
+      artifacts: async (components: readonly Component[] = []) => {
+        if (mode.checking) return artifacts.current();
+        await this.startArtifacts(signal);
+        return artifacts.ensure(components, (e) => this.emitArtifactEvent(e, stepId), signal);
+      },
       loadBalancerDebs: () => artifacts.ensureLoadBalancerDebs((line) => log.line(undefined, 'info', line)),
       kubeBinaries: this.kubeBinaries,
-      timing: this.options.timing ?? { scale: 3 },
+      get timing() {
+        return engine.timing();
+      },
+      recordTiming: (measured) => {
+        const state = readLabState(this.paths.state);
+        state.timing = measured;
+        writeLabState(this.paths.state, state);
+        this.info(`guest speed: the bash loop took ${measured.guestSeconds} s on ${measured.slowestNode} and ${measured.hostSeconds} s here: waits are scaled by ${measured.scale}`);
+      },
       signal,
       info: (message, node) => log.line(node, 'info', message),
       warn: (message, node) => {

@@ -7,11 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CheckResult, StepState } from './engine-types.ts';
+import type { MeasuredTiming } from './guest-speed.ts';
 
 export interface LabStateFile {
   version: 1;
   updatedAt: string;
   steps: Record<string, StepState>;
+  /** How slow the VMs are, measured by step compute; scales every wait. */
+  timing?: MeasuredTiming;
 }
 
 export function emptyLabState(): LabStateFile {
@@ -29,7 +32,7 @@ export function readLabState(path: string): LabStateFile {
   try {
     const parsed = JSON.parse(text) as Partial<LabStateFile>;
     if (parsed.version !== 1 || typeof parsed.steps !== 'object' || parsed.steps === null) throw new Error('not a version-1 state file');
-    return { version: 1, updatedAt: parsed.updatedAt ?? new Date(0).toISOString(), steps: { ...parsed.steps } };
+    return { version: 1, updatedAt: parsed.updatedAt ?? new Date(0).toISOString(), steps: { ...parsed.steps }, ...(parsed.timing ? { timing: parsed.timing } : {}) };
   } catch (error) {
     // Only a hint is lost: every step will be checked or run again.
     const aside = `${path}.damaged-${Date.now()}`;

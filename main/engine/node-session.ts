@@ -13,6 +13,8 @@ import type { StepLog } from './step-log.ts';
 
 export interface CommandOptions {
   stdin?: string | Buffer;
+  /** For script(): function libraries from provision/ sent ahead of the script (e.g. checks/lib-unit-health.sh). */
+  include?: readonly string[];
   timeoutMs?: number;
   /** Do not copy stdout into the log (it holds key material, or is large and parsed anyway). */
   quietStdout?: boolean;
@@ -82,7 +84,8 @@ export class NodeSession {
   /** Runs provision/<name> with bash on the node (the script goes in on stdin). */
   async script(name: string, args: readonly string[] = [], options: CommandOptions = {}): Promise<ExecResult> {
     const command = `bash -s -- ${shellJoin(args)}`.trimEnd();
-    return this.execLogged(command, `provision/${name} ${shellJoin(args)}`.trimEnd(), { ...options, stdin: provisionScript(name) });
+    const text = [...(options.include ?? []).map(provisionScript), provisionScript(name)].join('\n');
+    return this.execLogged(command, `provision/${name} ${shellJoin(args)}`.trimEnd(), { ...options, stdin: text });
   }
 
   async runScript(name: string, args: readonly string[] = [], options: CommandOptions = {}): Promise<ExecResult> {

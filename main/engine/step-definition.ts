@@ -10,6 +10,7 @@ import type { Component } from '../artifacts/release-catalog.ts';
 import type { Probe, StepCommand } from './engine-types.ts';
 import type { NodeSession } from './node-session.ts';
 import type { HostSession } from './host-session.ts';
+import type { MeasuredTiming } from './guest-speed.ts';
 
 /** The node name StepCommand uses for commands typed on the host (the learner's machine). */
 export const HOST = 'host';
@@ -24,7 +25,7 @@ export interface CommandEnv {
 
 /** Timeouts scale with the machine: software-emulated (TCG) VMs are several times slower. */
 export interface Timing {
-  /** Multiply "KVM-fast" waits by this. */
+  /** Multiply "KVM-fast" waits by this (measured by step compute; 3 until then). */
   scale: number;
 }
 
@@ -47,6 +48,8 @@ export interface StepContext {
   /** True when the Kubernetes server binaries are available (from the directory or downloads). */
   readonly kubeBinaries: boolean;
   readonly timing: Timing;
+  /** Keeps a measured guest speed in the lab's state: later waits (and later runs) scale with it. */
+  recordTiming(measured: MeasuredTiming): void;
   readonly signal: AbortSignal;
   info(message: string, node?: string): void;
   /** Loud: shown in the CLI and the UI as a warning. */

@@ -102,6 +102,7 @@ export function planNodeFiles(plan: Plan, node: PlannedNode): PlannedFile[] {
       template('worker/10-bridge.conf', '/etc/cni/net.d/10-bridge.conf'),
       template('worker/99-loopback.conf', '/etc/cni/net.d/99-loopback.conf'),
       template('worker/containerd-config.toml', '/etc/containerd/config.toml'),
+      template('worker/crictl.yaml', '/etc/crictl.yaml'),
       template('worker/modules-load-kubernetes.conf', '/etc/modules-load.d/kubernetes.conf'),
       template('worker/sysctl-kubernetes.conf', '/etc/sysctl.d/kubernetes.conf'),
       template('systemd/containerd.service', '/etc/systemd/system/containerd.service'),

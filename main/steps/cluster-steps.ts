@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { get } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { adminAccessProbes, corednsProbes, smokeProbes, type CommandOutcome } from '../checkers/cluster.ts';
+import { adminAccessProbes, corednsProbes, plainSecrets, smokeProbes, type CommandOutcome } from '../checkers/cluster.ts';
 import { parseKubeconfig } from '../checkers/kubeconfigs.ts';
 import { unreachableProbe } from '../checkers/probe.ts';
 import { renderTemplate } from '../render/template.ts';
@@ -16,7 +16,6 @@ import { etcdEndpoints } from './etcd.ts';
 const NODE_READY_WAIT_MS = 120_000;
 const SMOKE_NODE_PORT = 30080;
 const PORT_FORWARD_LOCAL_PORT = 18080;
-const NGINX_IMAGE = 'nginx:1.27';
 
 async function kubectl(ctx: StepContext, args: string[], options: { stdin?: string } = {}): Promise<CommandOutcome> {
   return ctx.host.exec([...(await hostKubectl(ctx)), ...args], { stdin: options.stdin, quietStdout: true, timeoutMs: 60_000 * ctx.timing.scale });
@@ -84,8 +83,12 @@ export const corednsStep: StepDefinition = {
       clusterDomain: ctx.plan.network.clusterDomain,
       dnsServiceIp: ctx.plan.network.dnsServiceIp,
       corednsVersion: ctx.plan.versions.coredns,
+      corednsImage: ctx.plan.images.coredns,
+      busyboxImage: ctx.plan.images.busybox,
     });
-    const applied = await kubectl(ctx, ['apply', '-f', '-'], { stdin: manifest });
+    // --validate=false: the lab wrote this manifest; validating it first downloads the whole
+    // OpenAPI document, which a slow (TCG) API server behind the LB can fail to serve in time.
+    const applied = await kubectl(ctx, ['apply', '--validate=false', '-f', '-'], { stdin: manifest });
     if (applied.code !== 0) throw new StepError('kubectl apply of CoreDNS failed', { command: 'kubectl apply -f coredns.yaml', output: applied.stderr, hint: '`hardway-lab check admin-access`' });
     await kubectl(ctx, ['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', `--timeout=${Math.round(180 * ctx.timing.scale)}s`]);
     await kubectl(ctx, ['wait', '--for=condition=Ready', 'pod/hardway-dns-probe', `--timeout=${Math.round(120 * ctx.timing.scale)}s`]);
@@ -139,18 +142,33 @@ export const smokeTestStep: StepDefinition = {
     { node: HOST, command: 'kubectl create secret generic kubernetes-the-hard-way --from-literal=mykey=mydata' },
     {
       node: HOST,
-      command: `ssh root@${env.plan.nodes.find((n) => n.role === 'controller')?.ip} "ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key get /registry/secrets/default/kubernetes-the-hard-way --print-value-only | head -c 23"`,
+      command: `ssh root@${env.plan.nodes.find((n) => n.role === 'controller')?.ip} "etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key get /registry/secrets/default/kubernetes-the-hard-way --print-value-only | head -c 23"`,
       description: 'must print k8s:enc:aescbc:v1:key1:',
     },
-    { node: HOST, command: `kubectl create deployment nginx --image=${NGINX_IMAGE} && kubectl port-forward deployment/nginx 8080:80` },
+    { node: HOST, command: `kubectl create deployment nginx --image=${env.plan.images.nginx} && kubectl port-forward deployment/nginx 8080:80`, description: 'the image the lab made from Debian\'s nginx' },
     { node: HOST, command: 'kubectl logs deployment/nginx && kubectl exec deployment/nginx -- nginx -v' },
-    { node: HOST, command: `kubectl expose deployment nginx --port 80 --type NodePort && curl http://<worker ip>:<node port>` },
+    { node: HOST, command: `kubectl expose deployment nginx --port 80 --type NodePort && curl http://<worker ip>:<node port>`, description: 'on every worker: kube-proxy writes the NodePort rules on each' },
+    { node: HOST, command: 'kubectl get secrets -A -o json | kubectl replace --validate=false -f -', description: 'only if a secret was written before encryption was on: stores it encrypted' },
   ],
   async run(ctx) {
-    const manifest = renderTemplate('steps/smoke-test.yaml', { nginxImage: NGINX_IMAGE, nodePort: String(SMOKE_NODE_PORT) });
-    const applied = await kubectl(ctx, ['apply', '-f', '-'], { stdin: manifest });
+    const manifest = renderTemplate('steps/smoke-test.yaml', { nginxImage: ctx.plan.images.nginx, nodePort: String(SMOKE_NODE_PORT) });
+    const applied = await kubectl(ctx, ['apply', '--validate=false', '-f', '-'], { stdin: manifest });
     if (applied.code !== 0) throw new StepError('kubectl apply of the smoke test failed', { output: applied.stderr, hint: '`hardway-lab check admin-access`' });
     await kubectl(ctx, ['rollout', 'status', 'deployment/nginx', `--timeout=${Math.round(180 * ctx.timing.scale)}s`]);
+    // Secrets written while an API server ran without its encryption config stay plain until
+    // they are written again.
+    const controller = ctx.plan.nodes.find((n) => n.role === 'controller');
+    if (controller) {
+      const atRest = plainSecrets((await ctx.session(controller).script('checks/secrets-at-rest.sh', [etcdEndpoints(ctx)], { quietStdout: true })).stdout);
+      if (atRest.plain.length > 0) {
+        ctx.info(`rewriting ${atRest.plain.length} secret(s) stored in plain text (${atRest.plain.join(', ')}) so that they are encrypted at rest`);
+        const secrets = await kubectl(ctx, ['get', 'secrets', '-A', '-o', 'json']);
+        // What was just read back is valid by construction; skipping validation spares a slow API
+        // server the whole OpenAPI document.
+        const replaced = secrets.code === 0 ? await kubectl(ctx, ['replace', '--validate=false', '-f', '-'], { stdin: secrets.stdout }) : secrets;
+        if (replaced.code !== 0) throw new StepError('could not rewrite the plain-text secrets', { command: 'kubectl get secrets -A -o json | kubectl replace -f -', output: replaced.stderr, hint: '`hardway-lab check control-plane`: every API server must run with its encryption config' });
+      }
+    }
   },
   async check(ctx) {
     const controller = ctx.plan.nodes.find((n) => n.role === 'controller');
@@ -158,18 +176,26 @@ export const smokeTestStep: StepDefinition = {
     if (!controller || !worker) return [unreachableProbe('lab', new Error('the plan needs a controller and a worker'))];
     const session = ctx.session(controller);
     const head = await session.exec(
-      `ETCDCTL_API=3 etcdctl --endpoints=${etcdEndpoints(ctx)} --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key get /registry/secrets/default/kubernetes-the-hard-way --print-value-only | head -c 64`,
+      `etcdctl --endpoints=${etcdEndpoints(ctx)} --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key get /registry/secrets/default/kubernetes-the-hard-way --print-value-only | head -c 64`,
       { quietStdout: true },
     );
-    const nodePortUrl = `http://${worker.ip}:${SMOKE_NODE_PORT}/`;
+    const workers = ctx.plan.nodes.filter((n) => n.role === 'worker');
+    const nodePorts = await Promise.all(
+      workers.map(async (w) => {
+        const url = `http://${w.ip}:${SMOKE_NODE_PORT}/`;
+        return { node: w.name, url, ...(await httpStatus(url)) };
+      }),
+    );
     return smokeProbes(ctx.plan, {
       etcdValueHead: head,
+      secretsAtRest: await session.script('checks/secrets-at-rest.sh', [etcdEndpoints(ctx)], { quietStdout: true, timeoutMs: 120_000 * ctx.timing.scale }),
       deployment: await kubectl(ctx, ['get', 'deployment', 'nginx', '-o', 'json']),
       portForward: await portForward(ctx),
       logs: await kubectl(ctx, ['logs', 'deployment/nginx', '--tail=5']),
       exec: await kubectl(ctx, ['exec', 'deployment/nginx', '--', 'nginx', '-v']),
-      nodePort: { ...(await httpStatus(nodePortUrl)), url: nodePortUrl },
+      nodePorts,
       viaLb: await kubectl(ctx, ['get', '--raw', '/version']),
+      nodes: await kubectl(ctx, ['get', 'nodes', '-o', 'json']),
       askedFrom: controller.name,
     });
   },

@@ -2,12 +2,25 @@
 
 import { computeFactsArgs, computeProbes } from '../checkers/compute-facts.ts';
 import { unreachableProbe } from '../checkers/probe.ts';
-import { HOST, StepError, type StepDefinition } from '../engine/step-definition.ts';
+import { HOST, StepError, type StepContext, type StepDefinition } from '../engine/step-definition.ts';
+import { hostProbeSeconds, SPEED_PROBE, timingFrom } from '../engine/guest-speed.ts';
+import { shellQuote } from '../engine/shell.ts';
 import { byTemplate, copyCommands, syncJobs } from './step-support.ts';
 
 const HOSTS = byTemplate('common/hosts');
 /** Boot to SSH at KVM speed; the engine's timing scale stretches it for software emulation. */
 const SSH_WAIT_MS = 300_000;
+
+/** Times the same shell loop here and on every node at once; later waits scale with the ratio. */
+async function measureGuestSpeed(ctx: StepContext): Promise<void> {
+  const hostSeconds = hostProbeSeconds();
+  const perNode = await ctx.forEachNode(ctx.nodes, async (session) => {
+    const started = Date.now();
+    await session.run(`bash -c ${shellQuote(SPEED_PROBE)}`, { timeoutMs: 600_000 });
+    return { node: session.name, seconds: (Date.now() - started) / 1000 };
+  });
+  ctx.recordTiming(timingFrom(hostSeconds, perNode));
+}
 
 export const computeStep: StepDefinition = {
   id: 'compute',
@@ -42,6 +55,7 @@ export const computeStep: StepDefinition = {
       await session.syncFiles(syncJobs(ctx.paths, session.node, HOSTS));
       await session.runScript('steps/compute-node.sh', [session.name]);
     });
+    await measureGuestSpeed(ctx);
   },
   async check(ctx) {
     const args = computeFactsArgs(ctx.plan);

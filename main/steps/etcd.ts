@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { clientUrl, etcdProbes, parseEndpointHealth, type EtcdClusterFacts, type EtcdMemberFacts } from '../checkers/etcd-cluster.ts';
 import { parseSections } from '../engine/shell.ts';
 import { StepError, type StepContext, type StepDefinition } from '../engine/step-definition.ts';
-import { binaryJobs, byTemplate, copyCommands, ensureServices, syncJobs, touches } from './step-support.ts';
+import { binaryJobs, byTemplate, copyCommands, ensureServices, plannedFileProbes, syncJobs, touches } from './step-support.ts';
+import { unreachableProbe } from '../checkers/probe.ts';
 
 const UNIT = byTemplate('systemd/etcd.service');
 const ETCD_BIN = '/usr/local/bin/etcd';
@@ -67,13 +68,13 @@ export const etcdStep: StepDefinition = {
   roles: ['controller'],
   needsKubeBinaries: false,
   commands: (env, node) => [
-    { node: node.name, command: `install -m 0755 etcd etcdctl /usr/local/bin/`, description: 'the binaries (copied from the artifacts)' },
+    { node: node.name, command: `install -m 0755 etcd etcdctl etcdutl /usr/local/bin/`, description: 'the binaries (copied from the artifacts)' },
     { node: node.name, command: 'install -d -m 0700 /var/lib/etcd', description: 'the data directory, private' },
     ...copyCommands(env, node, UNIT),
     { node: node.name, command: 'systemctl daemon-reload && systemctl enable --now etcd', description: 'start the member; it waits for the others' },
     {
       node: node.name,
-      command: `ETCDCTL_API=3 etcdctl --endpoints=${env.plan.nodes.filter((n) => n.role === 'controller').map(clientUrl).join(',')} ${ETCDCTL_TLS} endpoint status -w table`,
+      command: `etcdctl --endpoints=${env.plan.nodes.filter((n) => n.role === 'controller').map(clientUrl).join(',')} ${ETCDCTL_TLS} endpoint status -w table`,
       description: 'every member, exactly one IS LEADER=true',
     },
   ],
@@ -82,6 +83,8 @@ export const etcdStep: StepDefinition = {
     const binaries = binaryJobs([
       { local: artifacts.require('etcd'), remote: ETCD_BIN },
       { local: artifacts.require('etcdctl'), remote: ETCDCTL_BIN },
+      // etcdutl: offline snapshot restore and defragmentation (etcd 3.5+ moved them out of etcdctl).
+      ...(artifacts.has('etcdutl') ? [{ local: artifacts.binaryPath('etcdutl'), remote: '/usr/local/bin/etcdutl' }] : []),
     ]);
     // Members start together: each one's start waits until a majority is up.
     await ctx.forEachNode(ctx.nodes, async (session) => {
@@ -106,7 +109,10 @@ export const etcdStep: StepDefinition = {
         }
       }),
     );
-    return etcdProbes(ctx.plan, members, await clusterFacts(ctx));
+    const units = await Promise.all(
+      ctx.nodes.map((node) => plannedFileProbes(ctx.paths, ctx.session(node), UNIT, 'run `hardway-lab up --step etcd`').catch((error: unknown) => [unreachableProbe(node.name, error)])),
+    );
+    return [...etcdProbes(ctx.plan, members, await clusterFacts(ctx)), ...units.flat()];
   },
 };
 
@@ -117,7 +123,7 @@ async function waitForHealthyCluster(ctx: StepContext): Promise<void> {
   const deadline = Date.now() + HEALTH_WAIT_MS * ctx.timing.scale;
   let last = '';
   for (;;) {
-    const result = await session.exec(`ETCDCTL_API=3 etcdctl --endpoints=${etcdEndpoints(ctx)} ${ETCDCTL_TLS} --dial-timeout=3s --command-timeout=5s endpoint health -w json`, {
+    const result = await session.exec(`etcdctl --endpoints=${etcdEndpoints(ctx)} ${ETCDCTL_TLS} --dial-timeout=3s --command-timeout=5s endpoint health -w json`, {
       quietStdout: true,
     });
     try {

@@ -17,5 +17,6 @@ export async function hostKubectl(ctx: StepContext): Promise<string[]> {
   const kubectl = artifacts.has('kubectl') ? artifacts.binaryPath('kubectl') : 'kubectl';
   const kubeconfig = adminKubeconfigPath(ctx.paths);
   if (!existsSync(kubeconfig)) throw new Error(`${kubeconfig} is missing: run \`hardway-lab render\``);
-  return [kubectl, '--kubeconfig', kubeconfig, '--request-timeout=15s'];
+  // Generous: a busy API server on slow VMs can take many seconds to answer.
+  return [kubectl, '--kubeconfig', kubeconfig, '--request-timeout=45s'];
 }

@@ -8,6 +8,10 @@ import type { StepCommand } from '../engine/engine-types.ts';
 import type { NodeSession, SyncFile } from '../engine/node-session.ts';
 import { shellJoin } from '../engine/shell.ts';
 import { HOST, type CommandEnv } from '../engine/step-definition.ts';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Probe } from '../engine/engine-types.ts';
+import { probe } from '../checkers/probe.ts';
 
 export type OriginFilter = (file: PlannedFile) => boolean;
 
@@ -80,4 +84,27 @@ export function copyCommands(env: CommandEnv, node: PlannedNode, filter: OriginF
 /** Binary installs: local artifact → /usr/local/bin (or another directory) with mode 0755. */
 export function binaryJobs(pairs: readonly { local: string; remote: string }[]): SyncFile[] {
   return pairs.map((p) => ({ local: p.local, remote: p.remote, mode: 0o755 }));
+}
+
+/**
+ * One probe per planned file of the node: identical to the file the lab rendered (sha256 and
+ * mode). A unit or config edited on the node, or one the lab changed since, fails here, so `up`
+ * resumes at the step that installs it.
+ */
+export async function plannedFileProbes(paths: LabPaths, session: NodeSession, filter: OriginFilter, rerun: string): Promise<Probe[]> {
+  const files = plannedFiles(session.node, filter);
+  const facts = await session.fileFacts(files.map((f) => f.path));
+  return files.map((file) => {
+    const fact = facts.get(file.path);
+    const wanted = createHash('sha256').update(readFileSync(renderedFilePath(paths, session.name, file.path))).digest('hex');
+    const ok = fact?.sha256 === wanted && fact.mode === file.mode;
+    return probe({
+      name: `${file.path} as planned`,
+      node: session.name,
+      ok,
+      expected: `identical to the lab's file, mode ${file.mode.toString(8)}`,
+      seen: !fact ? 'missing' : fact.sha256 !== wanted ? 'differs from the lab\'s file' : fact.mode !== file.mode ? `mode ${fact.mode.toString(8)}` : 'identical',
+      hint: `${file.path} on ${session.name} is not the lab's (edited by hand, or the lab's changed since): ${rerun} puts it back and restarts what uses it`,
+    });
+  });
 }

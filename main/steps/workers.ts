@@ -8,10 +8,11 @@ import type { ArtifactSet } from '../artifacts/artifact-set.ts';
 import type { NodeSession } from '../engine/node-session.ts';
 import { shellJoin } from '../engine/shell.ts';
 import type { StepContext, StepDefinition } from '../engine/step-definition.ts';
-import { binaryJobs, byTemplate, copyCommands, ensureServices, syncJobs, touches } from './step-support.ts';
+import { readImagesManifest } from '../artifacts/lab-images.ts';
+import { binaryJobs, byTemplate, copyCommands, ensureServices, plannedFileProbes, syncJobs, touches } from './step-support.ts';
 
 const KERNEL = byTemplate('worker/modules-load-kubernetes.conf', 'worker/sysctl-kubernetes.conf');
-const RUNTIME = byTemplate('worker/containerd-config.toml', 'worker/10-bridge.conf', 'worker/99-loopback.conf', 'systemd/containerd.service');
+const RUNTIME = byTemplate('worker/containerd-config.toml', 'worker/crictl.yaml', 'worker/10-bridge.conf', 'worker/99-loopback.conf', 'systemd/containerd.service');
 const KUBE = byTemplate('worker/kubelet-config.yaml', 'worker/kube-proxy-config.yaml', 'systemd/kubelet.service', 'systemd/kube-proxy.service');
 const IMAGE_DIR = '/root/hardway-images';
 
@@ -23,6 +24,7 @@ async function installRuntime(ctx: StepContext, session: NodeSession, artifacts:
     binaryJobs([
       ...CONTAINERD_BINARIES.map((name) => ({ local: artifacts.require(name), remote: `/usr/local/bin/${name}` })),
       { local: artifacts.require('runc'), remote: '/usr/local/bin/runc' },
+      ...(artifacts.has('crictl') ? [{ local: artifacts.binaryPath('crictl'), remote: '/usr/local/bin/crictl' }] : []),
     ]),
   );
   const plugins = artifacts.requireCniPlugins();
@@ -35,11 +37,27 @@ async function installRuntime(ctx: StepContext, session: NodeSession, artifacts:
     hint: `containerd does not answer on ${session.name}: \`journalctl -u containerd -n 50\``,
   });
 
-  // Air-gapped labs: images (pause, coredns, test images) come from the artifacts, not a registry.
-  for (const image of artifacts.images()) {
+  await importImages(ctx, session, artifacts);
+}
+
+/**
+ * The workers reach no registry: every image comes from the artifacts' images/ and is imported
+ * into containerd's k8s.io namespace (the kubelet's). An archive is imported when it changed, or
+ * when the image it holds is missing from containerd (removed by hand, or by image GC).
+ */
+async function importImages(ctx: StepContext, session: NodeSession, artifacts: ArtifactSet): Promise<void> {
+  const archives = artifacts.images();
+  if (archives.length === 0) return;
+  const known = new Map(Object.values((await readImagesManifest(artifacts.root)).images).map((r) => [basename(r!.archive), r!.reference]));
+  const present = new Set((await session.exec('ctr -n k8s.io images ls -q', { quietStdout: true })).stdout.split('\n').map((l) => l.trim()));
+  for (const image of archives) {
     const remote = `${IMAGE_DIR}/${basename(image)}`;
     const changed = await session.syncFiles([{ local: image, remote, mode: 0o644 }]);
-    if (changed.length > 0) await session.run(`ctr -n k8s.io images import ${shellJoin([remote])}`, { timeoutMs: 600_000 * ctx.timing.scale });
+    const reference = known.get(basename(image));
+    if (changed.length > 0 || (reference && !present.has(reference))) {
+      session.info(`importing ${reference ?? basename(image)} into containerd`);
+      await session.run(`ctr -n k8s.io images import ${shellJoin([remote])}`, { timeoutMs: 600_000 * ctx.timing.scale });
+    }
   }
 }
 
@@ -70,9 +88,10 @@ export const workersStep: StepDefinition = {
   commands: (env, node) => [
     ...copyCommands(env, node, KERNEL),
     { node: node.name, command: 'modprobe overlay && modprobe br_netfilter && sysctl --system', description: 'now and at every boot' },
-    { node: node.name, command: 'install -m 0755 containerd containerd-shim-runc-v2 ctr runc /usr/local/bin/ && install -d /opt/cni/bin && install -m 0755 cni/* /opt/cni/bin/', description: 'runtime and CNI plugins (from the artifacts)' },
+    { node: node.name, command: 'install -m 0755 containerd containerd-shim-runc-v2 ctr runc crictl /usr/local/bin/ && install -d /opt/cni/bin && install -m 0755 cni/* /opt/cni/bin/', description: 'runtime, CRI client and CNI plugins (from the artifacts)' },
     ...copyCommands(env, node, RUNTIME),
     { node: node.name, command: 'systemctl daemon-reload && systemctl enable --now containerd && ctr version', description: 'the client must reach the server' },
+    { node: node.name, command: `for image in ${IMAGE_DIR}/*.tar; do ctr -n k8s.io images import "$image"; done && crictl images`, description: `no registry: the lab's images (${Object.values(env.plan.images).join(', ')}), copied from the artifacts' images/` },
     { node: node.name, command: 'install -m 0755 kubelet kube-proxy /usr/local/bin/', description: 'Kubernetes node binaries' },
     ...copyCommands(env, node, KUBE),
     { node: node.name, command: 'systemctl daemon-reload && systemctl enable --now kubelet kube-proxy', description: 'register the node' },
@@ -91,8 +110,9 @@ export const workersStep: StepDefinition = {
     const perNode = await Promise.all(
       ctx.nodes.map(async (node) => {
         try {
-          const result = await ctx.session(node).script('checks/worker-facts.sh', [], { quietStdout: true, timeoutMs: 120_000 * ctx.timing.scale });
-          return workerProbes(ctx.plan, node, result.stdout, { kubeBinaries: ctx.kubeBinaries });
+          const result = await ctx.session(node).script('checks/worker-facts.sh', [], { quietStdout: true, include: ['checks/lib-unit-health.sh'], timeoutMs: 120_000 * ctx.timing.scale });
+          const files = await plannedFileProbes(ctx.paths, ctx.session(node), ctx.kubeBinaries ? (f) => RUNTIME(f) || KUBE(f) : RUNTIME, 'run `hardway-lab up --step workers`');
+          return [...workerProbes(ctx.plan, node, result.stdout, { kubeBinaries: ctx.kubeBinaries, images: ctx.kubeBinaries ? Object.values(ctx.plan.images) : [] }), ...files];
         } catch (error) {
           return [unreachableProbe(node.name, error)];
         }

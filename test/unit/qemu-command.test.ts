@@ -50,7 +50,7 @@ test('QEMU argv: direct kernel boot, overlay disk, tap with the planned MAC, ser
     append: 'root=/dev/vda', withSeed: false, withQmp: true,
   });
   const after = (flag: string) => argv[argv.indexOf(flag) + 1];
-  assert.equal(after('-accel'), 'tcg,thread=multi,tb-size=128');
+  assert.equal(after('-accel'), 'tcg,thread=multi,tb-size=512');
   assert.equal(after('-cpu'), 'max');
   assert.equal(after('-smp'), '2');
   assert.equal(after('-m'), '2048');

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { buildPlan, findNode, type Plan } from '../../main/plan/address-plan.ts';
+import { testArtifacts } from '../helpers/lab-artifacts.ts';
 import { labPaths, renderedFilePath, type LabPaths } from '../../main/lab/lab-dir.ts';
 import { ensureEncryptionKey, ensurePki } from '../../main/pki/ensure-pki.ts';
 import { renderLab, type RenderResult } from '../../main/render/render-lab.ts';
@@ -355,23 +356,26 @@ test('worker configs: kubelet, kube-proxy, containerd, kernel modules and sysctl
     assert.equal(sysctl['net.ipv4.ip_forward'], '1');
   }
 
-  const containerd = toolPath(['/usr/bin/containerd', '/usr/local/bin/containerd']);
-  if (!containerd) return skipLoudly(t, 'containerd not installed (apt-get install containerd): config.toml not loaded by containerd');
+  const built = testArtifacts();
+  if (built.skip) return skipLoudly(t, `config.toml not loaded by containerd: ${built.skip}`);
+  const containerd = join(built.artifacts!.root, 'bin', 'containerd');
   // `config dump` loads the file as containerd does and prints the effective config: a misspelt
-  // key is dropped there, so checking the dump proves containerd understood each setting.
+  // key is dropped there, and a version-2 key in this version-3 file is ignored, so checking the
+  // dump proves containerd understood each setting.
   const dump = run(containerd, ['--config', renderedFilePath(paths, 'worker-0', '/etc/containerd/config.toml'), 'config', 'dump']);
   assert.equal(dump.status, 0, `containerd config dump failed:\n${dump.output}`);
   for (const setting of [
     'SystemdCgroup = true',
-    'bin_dir = "/opt/cni/bin"',
-    'conf_dir = "/etc/cni/net.d"',
-    'snapshotter = "overlayfs"',
-    'default_runtime_name = "runc"',
-    'runtime_type = "io.containerd.runc.v2"',
-    'sandbox_image = "registry.k8s.io/pause:3.10"',
+    "bin_dirs = ['/opt/cni/bin']",
+    "conf_dir = '/etc/cni/net.d'",
+    "snapshotter = 'overlayfs'",
+    "default_runtime_name = 'runc'",
+    "runtime_type = 'io.containerd.runc.v2'",
+    `sandbox = '${plan.images.pause}'`,
   ]) {
     assert.ok(dump.stdout.split('\n').some((l) => l.trim() === setting), `containerd's effective config has ${setting}`);
   }
+  assert.doesNotMatch(dump.output, /level=warning.*(deprecated|unknown|ignor)/i, 'containerd warns about nothing in the file');
 });
 
 test('kube-scheduler config: leader election on, kubeconfig is a planned file', () => {

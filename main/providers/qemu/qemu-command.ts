@@ -49,8 +49,10 @@ export interface QemuArgvInput {
 export function accelerationArgs(acceleration: Acceleration): string[] {
   return acceleration === 'kvm'
     ? ['-accel', 'kvm', '-cpu', 'host']
-    : // Software emulation: one host thread per vCPU and a larger translation cache.
-      ['-accel', 'tcg,thread=multi,tb-size=128', '-cpu', 'max'];
+    : // Software emulation: one host thread per vCPU, and a translation cache of 512 MiB: the
+      // kube-* and etcd binaries are large, and a small cache keeps retranslating them (QEMU's own
+      // default is 1 GiB; this halves the worst-case memory per VM).
+      ['-accel', 'tcg,thread=multi,tb-size=512', '-cpu', 'max'];
 }
 
 /** QEMU's option syntax separates with commas; a literal comma in a value is written twice. */
