@@ -16,10 +16,10 @@ import { parseArgs } from 'node:util';
 import { buildBaseImage } from '../main/image/build-image.ts';
 import { netnsUnavailableReason, withNetworkNamespace } from '../test/helpers/netns.ts';
 import type { LabScenarioResult } from '../test/helpers/qemu-lab-scenarios.ts';
-import type { VagrantTimingResult } from '../test/integration/vagrant-scenarios.ts';
+import type { VagrantTimingResult } from '../test/full/vagrant-scenarios.ts';
 
 const QEMU_SCENARIOS = fileURLToPath(new URL('../test/helpers/qemu-lab-scenarios.ts', import.meta.url));
-const VAGRANT_SCENARIOS = fileURLToPath(new URL('../test/integration/vagrant-scenarios.ts', import.meta.url));
+const VAGRANT_SCENARIOS = fileURLToPath(new URL('../test/full/vagrant-scenarios.ts', import.meta.url));
 
 const { values } = parseArgs({ options: { cpus: { type: 'string', default: '1' }, memory: { type: 'string', default: '1024' } }, strict: true });
 const size = { cpus: Number(values.cpus), memoryMiB: Number(values.memory) };

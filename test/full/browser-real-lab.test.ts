@@ -1,44 +1,44 @@
-// E2E, tier 2: the UI on a REAL lab. The `ha` preset (lb + 3 controllers + 2 workers) under QEMU
-// (TCG here) in a network namespace of the test's own, with Debian's etcd as the artifact. The
-// server, the VMs and Chromium all run inside the namespace (support/real-lab-ui-scenario.ts);
-// this file prepares what needs the host (base image, artifacts, the lab's spec) and asserts on
-// what the scenario saw in the page.
+// Full tier (opt-in: `npm test -- full`): the UI drives a lab of its own from the first step. The
+// `ha` shape (lb + 3 controllers + 2 workers, 1 vCPU each) under QEMU (TCG here) in a network
+// namespace of the test's own, with the Go-built artifacts. The server, the VMs and Chromium all
+// run inside the namespace (../e2e/support/real-lab-ui-scenario.ts): every step up to etcd with
+// the walkthrough's "Run step", the dashboard, a terminal, the etcd checker passing and then
+// failing when a member is stopped from a terminal, Destroy. The default run shows the UI on the
+// story's fully built cluster instead (test/integration/hardway-steps.test.ts), which saves a lab.
 //
-// Needs root, qemu-system-x86_64, mmdebstrap (first image build), Debian's etcd-server and
-// etcd-client, and Chromium. About 8 minutes under software emulation (TCG) on a quiet 2-core host.
+// Needs root, qemu-system-x86_64, the base image, the Go-built artifacts, and Chromium. About 8
+// minutes under software emulation (TCG) on a quiet 2-core host.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
-import { fillArtifactsFromDebian } from '../../main/artifacts/fill-from-debian.ts';
 import { buildBaseImage, commandExists } from '../../main/image/build-image.ts';
+import { testArtifacts } from '../helpers/lab-artifacts.ts';
 import { defaultSpecText } from '../../main/spec/parse-spec.ts';
 import { netnsUnavailableReason, withNetworkNamespace } from '../helpers/netns.ts';
-import { chromiumUnavailableReason, SCREENSHOTS } from './support/chromium.ts';
-import type { RealLabUiResult } from './support/real-lab-ui-scenario.ts';
+import { chromiumUnavailableReason, SCREENSHOTS } from '../e2e/support/chromium.ts';
+import type { RealLabUiResult } from '../e2e/support/real-lab-ui-scenario.ts';
 
-const SCENARIO = fileURLToPath(new URL('./support/real-lab-ui-scenario.ts', import.meta.url));
+const SCENARIO = fileURLToPath(new URL('../e2e/support/real-lab-ui-scenario.ts', import.meta.url));
+const built = testArtifacts();
 
 const skip =
   netnsUnavailableReason() ??
   chromiumUnavailableReason() ??
   ((await commandExists('qemu-system-x86_64')) ? undefined : 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)') ??
   ((await commandExists('mmdebstrap')) ? undefined : 'mmdebstrap is not installed (needed to build the base image)') ??
-  (existsSync('/usr/bin/etcd') && existsSync('/usr/bin/etcdctl') ? undefined : "Debian's etcd-server and etcd-client are not installed (the lab's etcd comes from them here)") ??
+  built.skip ??
   (process.env.HWL_E2E_SKIP_REAL_LAB ? 'HWL_E2E_SKIP_REAL_LAB is set' : undefined);
 if (skip) console.warn(`SKIPPED: e2e on a real lab: ${skip}`);
 
 /** The ha preset at the smallest sizes the spec allows: six VMs under TCG on a small host. */
-function smallHaSpec(name: string, versions: Record<string, string>): string {
+function smallHaSpec(name: string): string {
   const doc = parseDocument(defaultSpecText());
   doc.set('name', name);
-  // The spec pins what the artifacts really are: the etcd checker compares the running version.
-  for (const key of ['etcd', 'containerd', 'runc', 'cniPlugins'] as const) if (versions[key]) doc.setIn(['versions', key], versions[key]);
   doc.setIn(['nodes', 'lb', 'memoryMiB'], 512);
   doc.setIn(['nodes', 'controller', 'cpus'], 1);
   doc.setIn(['nodes', 'controller', 'memoryMiB'], 1024);
@@ -51,10 +51,9 @@ test('on a real lab: steps run from the walkthrough, dashboard, terminal, etcd c
   // Host side (needs Debian's mirror for a first image build): the base image and the artifacts.
   await buildBaseImage({ onProgress: (line) => console.log(`[image] ${line}`) });
   const labDir = await mkdtemp(join(tmpdir(), 'hwl-e2e-lab-'));
-  const artifactsDir = await mkdtemp(join(tmpdir(), 'hwl-e2e-artifacts-'));
+  const artifactsDir = built.artifacts!.root;
   try {
-    const artifacts = await fillArtifactsFromDebian(artifactsDir, { haproxy: false, log: (line) => console.log(`[artifacts] ${line}`) });
-    await writeFile(join(labDir, 'hardway-lab.yaml'), smallHaSpec('e2eui', artifacts.versions));
+    await writeFile(join(labDir, 'hardway-lab.yaml'), smallHaSpec('e2eui'));
 
     const run = await withNetworkNamespace('e2e-ui', (ns) =>
       // HWL_E2E_FROM_STEP starts the walkthrough at a later step (to look at the rest while an
@@ -98,6 +97,5 @@ test('on a real lab: steps run from the walkthrough, dashboard, terminal, etcd c
     assert.deepEqual(r.pageErrors.filter((e) => !/Failed to load resource/.test(e)), []);
   } finally {
     await rm(labDir, { recursive: true, force: true });
-    await rm(artifactsDir, { recursive: true, force: true });
   }
 });

@@ -17,11 +17,13 @@ import { issueCertificate } from '../../main/pki/issue-certificate.ts';
 import { generateKeyPair, privateKeyPem } from '../../main/pki/key-pair.ts';
 import { loadIssuer } from '../../main/pki/load-issuer.ts';
 import { encodePem } from '../../main/pki/pem.ts';
+import { testArtifacts } from '../helpers/lab-artifacts.ts';
 
-const ETCD = '/usr/bin/etcd';
-const ETCDCTL = '/usr/bin/etcdctl';
-const missing = [ETCD, ETCDCTL].filter((binary) => !existsSync(binary));
-const skipReason = missing.length ? `${missing.join(' and ')} not installed (apt-get install etcd-server etcd-client)` : undefined;
+// The etcd the lab installs: built from its Go module by the test runner's artifacts tier.
+const built = testArtifacts();
+const ETCD = built.artifacts ? join(built.artifacts.root, 'bin', 'etcd') : '/nonexistent/etcd';
+const ETCDCTL = built.artifacts ? join(built.artifacts.root, 'bin', 'etcdctl') : '/nonexistent/etcdctl';
+const skipReason = built.skip ?? ([ETCD, ETCDCTL].some((binary) => !existsSync(binary)) ? `${ETCD} or ${ETCDCTL} is missing` : undefined);
 if (skipReason) console.warn(`SKIPPED: etcd TLS integration test: ${skipReason}`);
 
 const CLUSTER_FORM_TIMEOUT_MS = 60_000;
@@ -75,7 +77,7 @@ function freePort(): Promise<number> {
 
 function run(command: string, args: string[], timeoutMs = 20_000): Promise<CommandResult> {
   return new Promise((resolve) => {
-    execFile(command, args, { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, ETCDCTL_API: '3' } }, (error, stdout, stderr) => {
+    execFile(command, args, { encoding: 'utf8', timeout: timeoutMs, env: process.env }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
       resolve({ code, stdout, stderr: stderr + (error && code === -1 ? `\n${error.message}` : '') });
     });

@@ -93,30 +93,16 @@ export async function realLabUi(args: RealLabUiArgs): Promise<RealLabUiResult> {
       etcd: (await page.textContent('[data-testid="etcd-card"]')) ?? '',
       api: (await page.textContent('[data-testid="api-card"]')) ?? '',
     };
-    if (shots) await screenshot(page, 'lab-dashboard', shots);
 
     // ---- a terminal on a controller: hostname ------------------------------------------------
-    await page.click('[data-view="terminals"]');
-    await page.click('[data-open-node="controller-0"]');
-    const c0 = '.term-panes .term-frame[data-node="controller-0"]';
-    await page.waitForSelector(`${c0}[data-state="connected"] .xterm-rows`, { timeout: 60_000 });
-    // Type at the prompt (typed earlier, the tty would echo the command once more before it).
-    await waitForTerminalText(page, c0, /root@controller-0:~#/, 60_000);
-    await page.locator(`${c0} .xterm`).click();
-    await page.keyboard.type('hostname\n');
-    const screen = await waitForTerminalText(page, c0, /\ncontroller-0\s*\n/, 60_000);
+    const screen = await typeInTerminal(page, 'controller-0', 'hostname\n', /\ncontroller-0\s*\n/, 60_000);
     result.hostnameSeen = /\n(controller-0)\s*\n/.exec(screen)?.[1];
-    if (shots) await screenshot(page, 'lab-terminal', shots);
 
     // ---- the etcd checker from the UI: passes ------------------------------------------------
     await page.click('[data-view="walkthrough"]');
     await page.click('.step-item[data-step="etcd"] button');
     result.etcdCheck = await runCheck(page);
     log(`etcd check: ${JSON.stringify(result.etcdCheck)}`);
-    if (shots) {
-      await page.$eval('.walk-detail', (el) => el.scrollTo(0, 0));
-      await screenshot(page, 'lab-walkthrough-check', shots);
-    }
 
     // ---- break it: stop etcd on controller-2, typed into its terminal from the UI --------------
     await page.click('[data-view="terminals"]');
@@ -150,9 +136,7 @@ export async function realLabUi(args: RealLabUiArgs): Promise<RealLabUiResult> {
     const settled = async () =>
       /degraded/.test((await page.textContent('[data-testid="etcd-card"] .pill')) ?? '') &&
       /inactive|failed/.test((await page.textContent('.node-card[data-node="controller-2"] li[data-unit="etcd"] .unit-state')) ?? '');
-    await waitFor(page, 'the dashboard to show etcd degraded and the stopped member', settled, 300_000, async () => {
-      await page.click('.section-head button');
-    }, shots);
+    await waitForDashboard(page, 'the dashboard to show etcd degraded and the stopped member', settled, 300_000, shots);
     result.dashboardAfterBreak = {
       etcd: (await page.textContent('[data-testid="etcd-card"] .pill')) ?? '',
       etcdDetail: (await page.textContent('[data-testid="etcd-card"] .detail')) ?? '',
@@ -178,6 +162,98 @@ export async function realLabUi(args: RealLabUiArgs): Promise<RealLabUiResult> {
   }
 }
 
+export interface RunningClusterUiArgs {
+  labDir: string;
+  artifactsDir: string;
+  screenshots?: string;
+  /** A Kubernetes step whose checker runs from the walkthrough (default control-plane). */
+  checkStep?: string;
+  /** A finished step run again with the walkthrough's "Run step" (default rbac). */
+  runStep?: string;
+  /** The workers that joined the cluster (none when the lab stopped before the workers step). */
+  workers: string[];
+}
+
+export interface RunningClusterUiResult {
+  dashboard?: { api: string; apiDetail: string; kubeNodes: string; kubeNodeList: string; etcd: string; nodeStates: Record<string, string> };
+  hostnameSeen?: string;
+  kubeCheck?: { step: string; verdict: string; probes: number; failing: string[] };
+  rerun?: { step: string; status: string; seconds: number };
+  pageErrors: string[];
+}
+
+/**
+ * The UI on a cluster that is already up (the hard-way story's lab): the dashboard shows the API
+ * ready through the load balancer and every worker Ready; a terminal on a controller answers; a
+ * Kubernetes step's checker runs from the walkthrough and passes; a finished step runs again from
+ * its "Run step" button and stays done. Screenshots go to docs/screenshots/lab-*.png.
+ */
+export async function realClusterUi(args: RunningClusterUiArgs): Promise<RunningClusterUiResult> {
+  let server: RunningServer | undefined;
+  let browser: Browser | undefined;
+  const result: RunningClusterUiResult = { pageErrors: [] };
+  const shots = args.screenshots;
+  try {
+    server = await startServer({ lab: args.labDir, serviceOptions: { artifactsDir: args.artifactsDir, statusTtlMs: 1000 } });
+    log(`browser mode at ${server.url.replace(/token=.*/, 'token=…')}`);
+    browser = await launchChromium();
+    const { page, errors } = await openApp(browser, server.url);
+    result.pageErrors = errors;
+
+    // ---- the dashboard: the API ready through the LB, every worker Ready, etcd healthy --------
+    await page.click('[data-view="dashboard"]');
+    const nodesReady = new RegExp(`${args.workers.length}/${args.workers.length} Ready`);
+    const settled = async () =>
+      /ready/.test((await page.textContent('[data-testid="api-card"] .pill')) ?? '') &&
+      (args.workers.length === 0 || nodesReady.test((await page.textContent('[data-testid="kube-nodes-card"] .pill')) ?? '')) &&
+      /healthy/.test((await page.textContent('[data-testid="etcd-card"] .pill')) ?? '');
+    await waitForDashboard(page, `the dashboard to show the API ready, ${args.workers.length ? 'the workers Ready, ' : ''}etcd healthy`, settled, 600_000, shots);
+    result.dashboard = {
+      api: (await page.textContent('[data-testid="api-card"] .pill')) ?? '',
+      apiDetail: (await page.textContent('[data-testid="api-card"]')) ?? '',
+      kubeNodes: (await page.textContent('[data-testid="kube-nodes-card"] .pill')) ?? '',
+      kubeNodeList: (await page.textContent('[data-testid="kube-nodes-card"]')) ?? '',
+      etcd: (await page.textContent('[data-testid="etcd-card"]')) ?? '',
+      nodeStates: Object.fromEntries(await page.$$eval('.node-card', (cards) => cards.map((c) => [c.getAttribute('data-node') ?? '', c.className.replace('card node-card ', '')]))),
+    };
+    if (shots) await screenshot(page, 'lab-dashboard', shots);
+
+    // ---- a terminal on a controller: kubectl there sees the nodes ---------------------------
+    const lastWorker = args.workers.at(-1);
+    const screen = lastWorker
+      ? await typeInTerminal(page, 'controller-0', 'hostname; kubectl --kubeconfig admin.kubeconfig get nodes\n', new RegExp(`${lastWorker}\\s+Ready`), 180_000)
+      : await typeInTerminal(page, 'controller-0', 'hostname; kubectl --kubeconfig admin.kubeconfig get --raw /readyz; echo\n', /\nok\s*\n/, 180_000);
+    result.hostnameSeen = /\n(controller-0)\s*\n/.exec(screen)?.[1];
+    if (shots) await screenshot(page, 'lab-terminal', shots);
+
+    // ---- a Kubernetes step's checker from the walkthrough ------------------------------------
+    const checkStep = args.checkStep ?? 'control-plane';
+    await page.click('[data-view="walkthrough"]');
+    await page.click(`.step-item[data-step="${checkStep}"] button`);
+    await page.waitForSelector(`.step-detail[data-step="${checkStep}"]`);
+    const check = await runCheck(page);
+    result.kubeCheck = { step: checkStep, ...check };
+    log(`${checkStep} check from the UI: ${JSON.stringify(result.kubeCheck)}`);
+    if (shots) {
+      await page.$eval('.walk-detail', (el) => el.scrollTo(0, 0));
+      await screenshot(page, 'lab-walkthrough-check', shots);
+    }
+
+    // ---- a finished step, run again from its "Run step" button -------------------------------
+    const runStep = args.runStep ?? 'rbac';
+    await page.click(`.step-item[data-step="${runStep}"] button`);
+    await page.waitForSelector(`.step-detail[data-step="${runStep}"]`);
+    const started = Date.now();
+    await clickAndWaitIdle(page, `.step-detail[data-step="${runStep}"] [data-action="run-step"]`, 30 * 60_000);
+    const status = (await page.getAttribute(`.step-item[data-step="${runStep}"]`, 'class'))?.match(/\b(done|failed|skipped|pending)\b/)?.[1] ?? 'unknown';
+    result.rerun = { step: runStep, status, seconds: Math.round((Date.now() - started) / 1000) };
+    return result;
+  } finally {
+    await browser?.close().catch(() => {});
+    await server?.close().catch(() => {});
+  }
+}
+
 async function runCheck(page: Page): Promise<{ verdict: string; probes: number; failing: string[] }> {
   const previous = (await page.textContent('[data-testid="check-result"] header').catch(() => null)) ?? '';
   await clickAndWaitIdle(page, '[data-action="check-step"]', 15 * 60_000);
@@ -193,6 +269,24 @@ async function clickAndWaitIdle(page: Page, selector: string, timeoutMs: number)
   // The button is disabled on the next frame; a call that already finished may skip that state.
   await page.waitForSelector(`${selector}[disabled]`, { timeout: 5000 }).catch(() => {});
   await page.waitForSelector(`${selector}:not([disabled])`, { timeout: timeoutMs });
+}
+
+/** Opens NODE's terminal, types `keys` at its prompt and waits until the screen matches `until`. */
+async function typeInTerminal(page: Page, node: string, keys: string, until: RegExp, timeoutMs: number): Promise<string> {
+  await page.click('[data-view="terminals"]');
+  await page.click(`[data-open-node="${node}"]`);
+  const frame = `.term-panes .term-frame[data-node="${node}"]`;
+  await page.waitForSelector(`${frame}[data-state="connected"] .xterm-rows`, { timeout: timeoutMs });
+  // Type at the prompt (typed earlier, the tty would echo the command once more before it).
+  await waitForTerminalText(page, frame, new RegExp(`root@${node}:~#`), timeoutMs);
+  await page.locator(`${frame} .xterm`).click();
+  await page.keyboard.type(keys);
+  return waitForTerminalText(page, frame, until, timeoutMs);
+}
+
+/** Until the dashboard shows what `condition` wants, refreshing it between looks. */
+function waitForDashboard(page: Page, what: string, condition: () => Promise<boolean>, timeoutMs: number, shots?: string): Promise<void> {
+  return waitFor(page, what, condition, timeoutMs, () => page.click('.section-head button'), shots);
 }
 
 async function waitFor(page: Page, what: string, condition: () => Promise<boolean>, timeoutMs: number, nudge?: () => Promise<void>, shots?: string): Promise<void> {
