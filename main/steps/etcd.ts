@@ -21,6 +21,9 @@ export function etcdEndpoints(ctx: Pick<StepContext, 'plan'>): string {
 
 const ETCDCTL_TLS = '--cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key';
 
+/** The most etcdctl waits per question (see clusterFacts). */
+const ETCD_COMMAND_TIMEOUT_CAP_S = 30;
+
 /**
  * Asks the cluster from the first controller whose etcdctl answers. When a member looks unhealthy
  * it asks once more a little later: on a busy, software-emulated host a healthy member can miss
@@ -28,7 +31,10 @@ const ETCDCTL_TLS = '--cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd-server.crt 
  */
 async function clusterFacts(ctx: StepContext): Promise<EtcdClusterFacts> {
   const endpoints = etcdEndpoints(ctx);
-  const commandTimeout = String(Math.round(5 * ctx.timing.scale));
+  // etcdctl waits this long for a member that does not answer (a stopped one included), once per
+  // question and twice per check: scaled, but capped, since a healthy member on a saturated TCG
+  // host answered within 7-10 s, and 20 × 5 s made a check with one member down take 7 minutes.
+  const commandTimeout = String(Math.min(ETCD_COMMAND_TIMEOUT_CAP_S, Math.round(5 * ctx.timing.scale)));
   const ask = async (): Promise<EtcdClusterFacts> => {
     for (const node of ctx.nodes) {
       try {

@@ -36,14 +36,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { buildPlan, type Plan } from '../../main/plan/address-plan.ts';
 import { labPaths, type LabPaths } from '../../main/lab/lab-dir.ts';
-import { presetSpec, type ClusterSpec } from '../../main/spec/cluster-spec.ts';
-import { validateSpec } from '../../main/spec/parse-spec.ts';
+import type { ClusterSpec } from '../../main/spec/cluster-spec.ts';
+import { defaultSpecText, parseSpec } from '../../main/spec/parse-spec.ts';
 import { openLabRuntime, type LabRuntime } from '../../main/lab/lab-runtime.ts';
 import type { LabEngine, UpResult } from '../../main/engine/lab-engine.ts';
 import type { CheckResult, LabEvent, StepState } from '../../main/engine/engine-types.ts';
@@ -85,21 +86,29 @@ export function lastStep(args: Pick<HardwayLabArgs, 'scope'>): string | undefine
 }
 
 /**
- * The `ha` topology at the smallest sizes that still have 3 controllers behind the LB: 1 vCPU
- * each (six VMs of -smp 2 on a 2-core host under TCG crash-loop the API servers), and one worker
- * in the control-plane scope (the spec needs one; it idles).
+ * The spec file of the story's lab: the `ha` topology at the smallest sizes that still have 3
+ * controllers behind the LB — 1 vCPU each (six VMs of -smp 2 on a 2-core host under TCG
+ * crash-loop the API servers) — and one worker in the control-plane scope (a spec needs one; it
+ * idles). Written into the lab like `hardway-lab init` does, so the browser-mode server of the UI
+ * part reads the same spec as the engine here (else it would render the files of the preset).
  */
-export function hardwaySpec(args: Pick<HardwayLabArgs, 'name' | 'shape' | 'scope'>): ClusterSpec {
-  const spec = presetSpec('ha', args.name ?? 'hw-steps');
-  if (args.scope !== 'full') spec.nodes.worker.count = 1;
+export function hardwaySpecText(args: Pick<HardwayLabArgs, 'name' | 'shape' | 'scope'>): string {
+  const doc = parseDocument(defaultSpecText());
+  doc.set('name', args.name ?? 'hw-steps');
   if (args.shape !== 'ha') {
-    Object.assign(spec.nodes.lb, { memoryMiB: 512, cpus: 1 });
-    Object.assign(spec.nodes.controller, { memoryMiB: 1024, cpus: 1 });
-    Object.assign(spec.nodes.worker, { memoryMiB: 1024, cpus: 1 });
+    doc.setIn(['nodes', 'lb', 'memoryMiB'], 512);
+    for (const role of ['controller', 'worker']) {
+      doc.setIn(['nodes', role, 'cpus'], 1);
+      doc.setIn(['nodes', role, 'memoryMiB'], 1024);
+    }
   }
-  const errors = validateSpec(spec).filter((i) => i.severity === 'error');
-  if (errors.length > 0) throw new Error(`test spec is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
-  return spec;
+  if (args.scope !== 'full') doc.setIn(['nodes', 'worker', 'count'], 1);
+  return doc.toString();
+}
+
+export function hardwaySpec(args: Pick<HardwayLabArgs, 'name' | 'shape' | 'scope'>): ClusterSpec {
+  // parseSpec throws a SpecError naming every invalid key.
+  return parseSpec(hardwaySpecText(args), 'hardway-lab.yaml').spec;
 }
 
 interface Lab {
@@ -117,6 +126,7 @@ async function openLab(args: HardwayLabArgs): Promise<Lab> {
   const plan = buildPlan(spec);
   const paths = labPaths(args.labDir);
   await mkdir(paths.root, { recursive: true });
+  if (!existsSync(paths.spec)) await writeFile(paths.spec, hardwaySpecText(args), { mode: 0o644 });
   const runtime = await openLabRuntime({ plan, spec, paths });
   const engine = runtime.engine({ artifactsDir: args.artifactsDir });
   const events: LabEvent[] = [];
