@@ -1,0 +1,130 @@
+// What both hard-way story tests assert on the story's result (hardway-lab-scenarios.ts): the
+// default run's control-plane scope (hardway-steps.test.ts) and the full tier's (../full/
+// hardway-full.test.ts). Each test adds what only its scope has.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { findBaseImage } from '../../main/image/build-image.ts';
+import { netnsUnavailableReason } from '../helpers/netns.ts';
+import { loadBalancerDebsReason, type testArtifacts } from '../helpers/lab-artifacts.ts';
+import type { CompactCheck, CompactProbe, HardwayStoryResult } from './hardway-lab-scenarios.ts';
+
+export const byStep = (checks: CompactCheck[], step: string) => checks.find((c) => c.step === step)!;
+export const find = (c: CompactCheck, name: string, node?: string): CompactProbe | undefined => c.failing.find((p) => p.name === name && (node === undefined || p.node === node));
+export const names = (c: CompactCheck) => c.failing.map((p) => `${p.node ?? '-'} ${p.name}`);
+
+/** Why the story cannot run on this host, or undefined. */
+export async function storySkipReason(built: ReturnType<typeof testArtifacts>): Promise<string | undefined> {
+  const netns = netnsUnavailableReason();
+  if (netns) return netns;
+  for (const tool of ['qemu-system-x86_64', 'qemu-img']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
+  }
+  if (built.skip) return built.skip;
+  const debs = loadBalancerDebsReason(built.artifacts!.root);
+  if (debs) return debs;
+  if (!(await findBaseImage())) return 'no base image: run `npx hardway-lab image build` (as .ci/run does)';
+  return undefined;
+}
+
+export function assertKilledAndResumed(r: HardwayStoryResult, scope: HardwayStoryResult['scope']): void {
+  assert.equal(r.scope, scope);
+  assert.equal(r.kill.statusAtKill.etcd, 'running');
+  for (const done of ['preflight', 'compute', 'certificates', 'kubeconfigs', 'encryption-config']) assert.equal(r.kill.statusAtKill[done], 'done', `${done} was done before the kill`);
+  assert.equal(r.resumed.resumedAt, 'etcd');
+  assert.equal(r.resumed.ok, true, JSON.stringify(r.resumed.states));
+  assert.deepEqual(r.pkiAtEnd, r.pkiAtKill, 'no certificate or key regenerated, through the kill, the resume and the repairs');
+  assert.ok(Object.keys(r.pkiAtKill).length > 20);
+}
+
+export function assertApiServersReady(r: HardwayStoryResult): void {
+  assert.deepEqual(Object.keys(r.apiserverReadySeconds).sort(), ['controller-0', 'controller-1', 'controller-2']);
+  for (const [node, s] of Object.entries(r.apiserverReadySeconds)) assert.ok(s >= 0 && s < 1800, `${node}: ${s} s`);
+}
+
+export function assertRerunsChangedNothing(r: HardwayStoryResult, services: string): void {
+  for (const rerun of r.rerun) {
+    assert.equal(rerun.ok, true, `${rerun.step} still passes`);
+    assert.deepEqual(rerun.changes, [], `${rerun.step} changed nothing`);
+  }
+  assert.deepEqual(r.pidsAfter, r.pidsBefore, `${services} were not restarted`);
+  for (const [unit, pid] of Object.entries(r.pidsBefore)) assert.ok(Number(pid) > 0, `${unit} runs`);
+}
+
+/** The UI part, as far as both scopes see it (the full one adds the workers). */
+export function assertUiOnCluster(r: HardwayStoryResult): NonNullable<HardwayStoryResult['ui']> {
+  assert.equal(r.uiError, undefined, r.uiError);
+  const ui = r.ui!;
+  assert.match(ui.dashboard!.api, /ready/);
+  assert.match(ui.dashboard!.apiDetail, /https:\/\/10\.240\.0\.10:6443/);
+  assert.equal(ui.hostnameSeen, 'controller-0');
+  assert.equal(ui.kubeCheck?.verdict, 'passed', JSON.stringify(ui.kubeCheck));
+  assert.ok((ui.kubeCheck?.probes ?? 0) > 20);
+  assert.equal(ui.rerun?.status, 'done');
+  assert.deepEqual(ui.pageErrors.filter((e) => !/Failed to load resource/.test(e)), []);
+  return ui;
+}
+
+export function assertApiServerStopped(f: HardwayStoryResult['faults']): void {
+  const cp = f.apiserverStopped.controlPlane;
+  const stopped = find(cp, 'kube-apiserver active', 'controller-1');
+  assert.ok(stopped, JSON.stringify(cp.failing));
+  assert.match(stopped!.seen, /inactive/);
+  assert.match(stopped!.hint, /kube-apiserver is stopped on controller-1: `systemctl start kube-apiserver` there/);
+  assert.match(find(cp, '/readyz', 'controller-1')!.hint, /clients still reach the API through the load balancer/);
+  assert.ok(find(f.apiserverStopped.loadBalancer, 'backend UP', 'controller-1'), JSON.stringify(f.apiserverStopped.loadBalancer.failing));
+  assert.equal(f.apiserverStopped.viaLb.code, 0, `kubectl through the LB still works: ${f.apiserverStopped.viaLb.output}`);
+  assert.match(f.apiserverStopped.viaLb.output, /"serverVersion"/);
+}
+
+export function assertLeaseMoved(f: HardwayStoryResult['faults']): void {
+  const { node, immediately, moved, newHolder } = f.leaseHolderStopped;
+  assert.ok(find(immediately, 'kube-scheduler active', node), JSON.stringify(immediately.failing));
+  const lease = find(immediately, 'kube-scheduler lease held');
+  if (lease) {
+    // Asked before the lease expired: it names the stopped holder and who takes over.
+    assert.match(lease.seen, new RegExp(`holder ${node}.*not running there`));
+    assert.match(lease.hint, /will take the lease over within ~30 s/);
+  }
+  assert.equal(find(moved, 'kube-scheduler lease held'), undefined, `the lease moved (after ${moved.waitedS} s)`);
+  assert.ok(newHolder && newHolder !== node, `new holder ${newHolder}`);
+  assert.ok(find(moved, 'kube-scheduler active', node), 'the stopped scheduler is still reported');
+}
+
+export function assertPlainSecretFound(f: HardwayStoryResult['faults']): void {
+  const cp = f.plainSecret.controlPlane;
+  assert.match(find(cp, 'kube-apiserver encrypts secrets', 'controller-0')!.hint, /stored in plain text/);
+  assert.ok(find(cp, '/etc/systemd/system/kube-apiserver.service as planned', 'controller-0'));
+  const every = find(f.plainSecret.smoke, 'every secret encrypted at rest')!;
+  assert.ok(every, JSON.stringify(f.plainSecret.smoke.failing.map((p) => p.name)));
+  assert.match(every.seen, /stored in plain text: default\/hwl-written-in-plain-text/);
+  assert.match(every.hint, /kubectl replace/);
+}
+
+/** The sweep with every fault in place, for the steps both scopes break; `steps` lists the scope's. */
+export function assertSweepNamesFaults(sweep: CompactCheck[], steps: readonly string[], broken: readonly string[]): void {
+  assert.deepEqual(sweep.map((c) => c.step), steps);
+  for (const ok of ['preflight', 'compute', 'kubeconfigs', 'encryption-config']) assert.equal(byStep(sweep, ok).ok, true, `${ok}: ${JSON.stringify(byStep(sweep, ok).failing)}`);
+  const etcd = byStep(sweep, 'etcd');
+  assert.match(find(etcd, 'etcd unit active', 'controller-2')!.hint, /on controller-2: `systemctl start etcd`/);
+  assert.ok(!find(etcd, 'exactly one leader'), 'two members still have a leader');
+  const certs = byStep(sweep, 'certificates');
+  assert.match(find(certs, '/var/lib/kubernetes/kube-apiserver.crt: SAN IP:10.240.0.10', 'controller-1')?.hint ?? '', /not 10\.240\.0\.10/);
+  assert.match(find(certs, '/var/lib/kubelet/kubelet.crt: usage clientAuth', 'worker-0')?.hint ?? '', /system:node:worker-0 logs in with this certificate as a client/);
+  assert.match(find(certs, '/var/lib/kubernetes/apiserver-etcd-client.crt: key matches certificate', 'controller-1')?.seen ?? '', /another certificate/);
+  for (const step of broken) assert.equal(byStep(sweep, step).ok, false, `${step} is broken`);
+  for (const check of sweep) for (const p of check.failing) assert.ok(p.hint.length > 10, `${check.step}: ${p.node ?? '-'} ${p.name} has a hint`);
+  console.log(`failing probes with every fault in place: ${JSON.stringify(Object.fromEntries(sweep.filter((c) => !c.ok).map((c) => [c.step, names(c)])))}`);
+}
+
+export function assertRepaired(r: HardwayStoryResult, steps: readonly string[]): void {
+  assert.equal(r.repaired.resumedAt, 'certificates');
+  assert.equal(r.repaired.ok, true, JSON.stringify({ failedStep: r.repaired.failedStep, failedSteps: r.repaired.states.filter((s) => s.status === 'failed'), failingChecks: r.repaired.checks.filter((c) => !c.ok) }, null, 1));
+  assert.deepEqual(r.repaired.checks.map((c) => c.step), steps, 'the final table has every step of the scope');
+  for (const c of r.repaired.checks) assert.ok(c.ok && !c.skipped, `${c.step} after repair: ${JSON.stringify(c.failing)}`);
+}
+
+export function assertNothingLeft(r: HardwayStoryResult): void {
+  assert.deepEqual(r.leftovers.qemuProcesses, []);
+  assert.deepEqual(r.leftovers.diskFiles, []);
+}
