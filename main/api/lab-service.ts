@@ -29,7 +29,7 @@ import type { Provider, SshEndpoint } from '../providers/provider.ts';
 import type { HostKeyPins, SshPool } from '../ssh/ssh-pool.ts';
 import { formatIssue } from '../spec/parse-spec.ts';
 import type { LabEngine } from '../engine/lab-engine.ts';
-import { emptyLabState, writeLabState } from '../engine/lab-state.ts';
+import { destroyLab } from '../lab/destroy-lab.ts';
 import { openPartialLabRuntime } from '../lab/lab-runtime.ts';
 
 export interface LabServiceOptions {
@@ -265,11 +265,8 @@ export class LabService implements ApiBackend {
     if (!provider) throw notAvailable(`destroying needs the provider: ${runtime.providerError}`);
     await this.withOperation('destroy', 'Destroying the cluster', async () => {
       this.terminals.closeAll();
-      runtime.pool.close();
-      await provider.destroy();
-      // New VMs get new host keys; and no step of a destroyed cluster is done any more.
-      runtime.hostKeys.forgetAll();
-      writeLabState(this.context.paths.state, emptyLabState());
+      // Under the lab lock; forgets the host keys and empties state.json (no step is done any more).
+      await destroyLab({ provider, pool: runtime.pool, hostKeys: runtime.hostKeys, paths: this.context.paths });
       this.status = undefined;
     });
   }

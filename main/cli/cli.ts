@@ -17,6 +17,7 @@ import { startServer } from '../server/serve.ts';
 import { HostKeyPins } from '../ssh/host-key-pins.ts';
 import { hostKeyPinsFile } from '../lab/lab-runtime.ts';
 import { artifactsCommand } from './artifact-commands.ts';
+import { kubeconfigCommand } from './kubeconfig-command.ts';
 import {
   checkCommand,
   destroyCommand,
@@ -48,6 +49,10 @@ Commands:
      --artifacts DIR   take every binary and image from DIR (air-gapped labs; else the spec's artifacts.source)
   check [STEP]         run the checkers (all, or one step) and show every failing probe [--json]
   status               table of nodes: role, IP, VM state, SSH [--json]
+  kubeconfig           print the admin kubeconfig (cluster, user and context hardway-<lab>)
+     --merge           add or update hardway-<lab> in $KUBECONFIG or ~/.kube/config (other entries kept)
+     --use             with --merge: make hardway-<lab> the current context
+     --remove          remove hardway-<lab> from that file
   ssh NODE [-- CMD]    a shell on NODE, or run CMD there
   ssh-forget [NODE]    forget the pinned SSH host key of NODE (or all nodes) after re-creating a VM
   destroy              remove the lab's VMs (the spec, PKI and files stay)
@@ -76,6 +81,9 @@ const OPTIONS = {
   port: { type: 'string' },
   into: { type: 'string' },
   only: { type: 'string' },
+  merge: { type: 'boolean' },
+  use: { type: 'boolean' },
+  remove: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -175,6 +183,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       }
       case 'destroy':
         return await destroyCommand(context(), io);
+      case 'kubeconfig':
+        return await kubeconfigCommand(context(), { merge: values.merge, use: values.use, remove: values.remove }, io);
       case 'serve':
         return await serveCommand(values, io);
       default:

@@ -3,6 +3,8 @@
 import { buildBaseImage, findBaseImage } from '../image/build-image.ts';
 import { openLabRuntime, type LabRuntime } from '../lab/lab-runtime.ts';
 import type { LabContext } from './lab-context.ts';
+import { destroyLab } from '../lab/destroy-lab.ts';
+import { staleKubeconfigHint } from './kubeconfig-command.ts';
 import type { CliIo } from './cli.ts';
 import { formatTable } from './format-plan.ts';
 import type { CheckResult, LabEvent } from '../engine/engine-types.ts';
@@ -116,11 +118,11 @@ export async function sshCommand(ctx: LabContext, node: string, command: string[
       });
       return result.code;
     }
-    return interactiveShell(pool, node);
+    return interactiveShell(pool, node, io);
   });
 }
 
-async function interactiveShell(pool: LabRuntime['pool'], node: string): Promise<number> {
+async function interactiveShell(pool: LabRuntime['pool'], node: string, io: CliIo): Promise<number> {
   const stdin = process.stdin;
   const stdout = process.stdout;
   const channel = await pool.shell(node, { cols: stdout.columns || 80, rows: stdout.rows || 24, term: process.env.TERM });
@@ -131,23 +133,31 @@ async function interactiveShell(pool: LabRuntime['pool'], node: string): Promise
   channel.pipe(stdout);
   channel.stderr.pipe(process.stderr);
   return new Promise<number>((resolve) => {
-    channel.on('exit', (code: number | null) => {
+    let exitCode: number | undefined;
+    channel.on('exit', (code: number | null) => (exitCode = code ?? 0));
+    // 'close' comes after 'exit' when the shell ends, and alone when the connection is lost (the
+    // pool's keepalives notice a VM that vanished within about 40 s).
+    channel.once('close', () => {
       stdin.unpipe(channel);
       if (stdin.isTTY) stdin.setRawMode(false);
       stdin.pause();
       stdout.off('resize', onResize);
-      resolve(code ?? 0);
+      if (exitCode === undefined) {
+        io.err(`\nhardway-lab: the SSH connection to ${node} was lost (did its VM stop, or was it destroyed?)\n  what to do: \`hardway-lab status\` shows whether ${node} runs; \`hardway-lab up\` starts what is missing`);
+        resolve(255);
+      } else resolve(exitCode);
     });
   });
 }
 
 export async function destroyCommand(ctx: LabContext, io: CliIo): Promise<number> {
-  return withRuntime(ctx, async ({ provider, hostKeys }) => {
+  return withRuntime(ctx, async ({ provider, pool, hostKeys }) => {
     provider.onProgress((event) => io.err(`${event.node ? `[${event.node}] ` : ''}${event.message}`));
-    await provider.destroy();
-    // New VMs get new host keys: forget the old pins so the next `up` pins the new ones.
-    hostKeys.forgetAll();
-    io.out(`Destroyed the VMs of lab "${ctx.plan.labName}". The spec, PKI and rendered files stay in ${ctx.paths.root}.`);
+    // Under the lab lock; forgets the host keys and empties state.json (no step is done any more).
+    await destroyLab({ provider, pool, hostKeys, paths: ctx.paths });
+    io.out(`Destroyed the VMs of lab "${ctx.plan.labName}". The spec, PKI and rendered files stay in ${ctx.paths.root}; \`hardway-lab up\` makes the cluster again.`);
+    const stale = staleKubeconfigHint(ctx);
+    if (stale) io.err(stale);
     return 0;
   });
 }

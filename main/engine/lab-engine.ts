@@ -78,7 +78,7 @@ export class LabEngine {
     this.spec = options.spec;
     this.paths = options.paths;
     this.steps = options.steps ?? HARDWAY_STEPS;
-    this.lock = new LabLock(join(options.paths.root, 'engine.lock'));
+    this.lock = new LabLock(options.paths.lock);
   }
 
   onEvent(listener: LabEventListener): () => void {

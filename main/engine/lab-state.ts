@@ -86,7 +86,10 @@ export async function findResumePoint(
   return { index: stepIds.length, checks };
 }
 
-/** Only one engine per lab: <lab>/engine.lock holds the pid; a lock of a dead process is taken over. */
+/**
+ * Only one changing operation per lab (up, a step, destroy), from any process: <lab>/engine.lock
+ * holds the pid, what it does and since when; a lock of a dead process is taken over.
+ */
 export class LabLock {
   private held = false;
 
@@ -110,7 +113,7 @@ export class LabLock {
       const ours = holder?.pid === process.pid && Date.parse(holder.since) >= Date.now() - process.uptime() * 1000 - 1000;
       if (holder && (holder.pid === process.pid ? ours : isAlive(holder.pid))) {
         throw new Error(
-          `another hardway-lab engine (pid ${holder.pid}, ${holder.purpose}, since ${holder.since}) is working on this lab\n` +
+          `another hardway-lab process (pid ${holder.pid}, ${holder.purpose}, since ${holder.since}) is working on this lab\n` +
             `  what to do: wait for it to finish, or stop it (kill ${holder.pid}) and run the command again`,
         );
       }

@@ -15,6 +15,8 @@ export interface LabPaths {
   ssh: string;
   logs: string;
   state: string;
+  /** Held by whatever changes the lab (up, a step, destroy): one at a time, across processes. */
+  lock: string;
 }
 
 /** The per-user data directory: XDG on Linux, Application Support on macOS, APPDATA on Windows. */
@@ -41,6 +43,7 @@ export function labPaths(root: string): LabPaths {
     ssh: join(dir, 'ssh'),
     logs: join(dir, 'logs'),
     state: join(dir, 'state.json'),
+    lock: join(dir, 'engine.lock'),
   };
 }
 

@@ -44,7 +44,7 @@ export function publicKeyLine(privateKey: Buffer, where = 'the lab SSH key'): st
     const reason = parsed instanceof Error ? parsed.message : 'not a private key';
     throw new Error(
       `${where} is not a usable OpenSSH private key (${reason}). ` +
-        'Restore it from a backup, or delete it and run `hardway-lab destroy` then `create` so the VMs trust a new key.',
+        'Restore it from a backup, or delete it and run `hardway-lab destroy` then `hardway-lab up` so the VMs trust a new key.',
     );
   }
   return `${parsed.type} ${parsed.getPublicSSH().toString('base64')} ${KEY_COMMENT}`;

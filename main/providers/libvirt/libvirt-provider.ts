@@ -158,7 +158,7 @@ export class LibvirtProvider implements Provider {
     for (const node of targets) {
       const state = await this.virsh.domainState(this.names.domain(node.name));
       if (state === undefined) {
-        throw new ProviderError(`${node.name} has no VM yet`, { node: node.name, hint: 'run `hardway-lab create` first.' });
+        throw new ProviderError(`${node.name} has no VM yet`, { node: node.name, hint: 'run `hardway-lab up --vms-only` (or `hardway-lab up`) first.' });
       }
       if (state !== 'running') {
         this.emit({ node: node.name, phase: 'boot', message: `starting ${this.names.domain(node.name)}` });

@@ -128,7 +128,7 @@ export class VagrantProvider implements Provider {
 
   async start(nodes?: string[]): Promise<void> {
     if (!existsSync(this.labFilePath())) {
-      throw new ProviderError('this lab has no Vagrant machines yet', { hint: 'run `hardway-lab create` first.' });
+      throw new ProviderError('this lab has no Vagrant machines yet', { hint: 'run `hardway-lab up --vms-only` (or `hardway-lab up`) first.' });
     }
     await this.up(nodes);
   }
