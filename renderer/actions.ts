@@ -6,6 +6,8 @@ export interface Actions {
   createCluster(): Promise<void>;
   destroyCluster(): Promise<void>;
   runStep(stepId: string): Promise<void>;
+  /** Stops a running up or step run (what was done stays; up resumes from there). */
+  cancelOperation(operationId: string): Promise<void>;
   checkStep(stepId: string): Promise<void>;
   selectStep(stepId: string): void;
   openTerminal(node: string, where?: 'terminals' | 'walkthrough'): Promise<void>;

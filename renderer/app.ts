@@ -38,6 +38,13 @@ const actions: Actions = {
   createCluster: () => longCall('up'),
   destroyCluster: () => longCall('destroy'),
   runStep: (id) => stepCall(id, 'run'),
+  cancelOperation: async (id) => {
+    try {
+      await api.cancelOperation(id);
+    } catch (error) {
+      toast('Could not cancel', errorText(error));
+    }
+  },
   checkStep: (id) => stepCall(id, 'check'),
   selectStep: (id) => store.set({ selectedStep: id }),
   openTerminal: async (node, where = 'terminals') => {
@@ -155,7 +162,7 @@ function render(): void {
 let lastKey: unknown[] = [];
 function viewKey(s: typeof store.state): unknown[] {
   if (s.view === 'dashboard') return [s.view, s.lab, s.labError, s.status, s.statusError, s.statusLoading, s.steps, s.stepsError, s.stepStates, s.operations, s.progress];
-  if (s.view === 'walkthrough') return [s.view, s.lab, s.steps, s.stepsError, s.stepStates, s.checks, s.busy, s.stepErrors, s.selectedStep, Object.keys(s.busy).length ? s.progress : null];
+  if (s.view === 'walkthrough') return [s.view, s.lab, s.steps, s.stepsError, s.stepStates, s.checks, s.busy, s.stepErrors, s.selectedStep, Object.keys(s.busy).length ? s.progress : null, Object.keys(s.busy).length ? s.operations : null];
   return [s.view];
 }
 
@@ -297,7 +304,9 @@ async function longCall(kind: 'up' | 'destroy'): Promise<void> {
     if (kind === 'up') await api.up();
     else await api.destroy();
   } catch (error) {
-    toast(kind === 'up' ? 'Creating the cluster failed' : 'Destroying the cluster failed', errorText(error));
+    const text = errorText(error);
+    if (kind === 'up' && /cancelled from the app/.test(text)) toast('Creating the cluster was cancelled', 'What was done stays; Create cluster resumes from there.');
+    else toast(kind === 'up' ? 'Creating the cluster failed' : 'Destroying the cluster failed', text);
   }
   await Promise.all([loadSteps(), refreshStatus()]);
 }

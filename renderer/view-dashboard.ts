@@ -15,7 +15,7 @@ export function renderDashboard(state: AppState, actions: Actions): HTMLElement 
   return h(
     'section',
     { class: 'view dashboard' },
-    operationsBar(Object.values(state.operations)),
+    operationsBar(Object.values(state.operations), actions),
     state.statusError ? notice('warn', 'Live status is not available', state.statusError) : null,
     lab.warnings.length ? notice('warn', 'Spec warnings', lab.warnings.join('\n')) : null,
     h(
@@ -158,7 +158,7 @@ function meter(label: string, fraction: number | undefined, text: string): HTMLE
   return h('div', { class: 'meter' }, h('div', { class: 'meter-label' }, h('span', { class: 'muted' }, label), h('span', { class: 'small' }, text)), h('div', { class: `meter-track ${level}` }, h('div', { class: 'meter-fill', style: `width:${pct.toFixed(1)}%` })));
 }
 
-function operationsBar(operations: OperationState[]): HTMLElement | null {
+function operationsBar(operations: OperationState[], actions: Actions): HTMLElement | null {
   const shown = operations.filter((o) => o.kind === 'up' || o.kind === 'destroy').slice(-2);
   if (!shown.length) return null;
   return h(
@@ -168,7 +168,13 @@ function operationsBar(operations: OperationState[]): HTMLElement | null {
       h(
         'div',
         { class: `operation ${o.status}`, 'data-operation': o.kind },
-        h('div', { class: 'operation-head' }, h('strong', {}, o.label), h('span', { class: 'muted small' }, o.status === 'running' ? (o.message ?? 'working…') : o.status === 'done' ? `done in ${formatDuration(durationOf(o))}` : 'failed')),
+        h(
+          'div',
+          { class: 'operation-head' },
+          h('strong', {}, o.label),
+          h('span', { class: 'muted small' }, o.status === 'running' ? (o.message ?? 'working…') : o.status === 'done' ? `done in ${formatDuration(durationOf(o))}` : o.status),
+          o.status === 'running' && o.kind === 'up' ? h('button', { class: 'btn small', 'data-action': 'cancel-operation', title: 'Stops after killing the command in flight; what was done stays, and Create cluster resumes from there', onclick: () => void actions.cancelOperation(o.id) }, 'Cancel') : null,
+        ),
         h('div', { class: `progress ${o.fraction === undefined && o.status === 'running' ? 'indeterminate' : ''}` }, h('div', { class: 'progress-fill', style: `width:${((o.status === 'done' ? 1 : (o.fraction ?? 0)) * 100).toFixed(1)}%` })),
         o.error ? h('pre', { class: 'operation-error' }, o.error) : null,
       ),

@@ -2,7 +2,7 @@
 // the node it runs on (one click types it into that node's terminal), and "Run step" / "Check"
 // with every probe's verdict: expected vs seen, and the hint that names the fix.
 
-import type { CheckResult, Probe, StepInfo, StepState } from '../main/api/api-contract.ts';
+import type { CheckResult, OperationState, Probe, StepInfo, StepState } from '../main/api/api-contract.ts';
 import type { Actions } from './actions.ts';
 import { formatDuration, formatTime, h } from './dom.ts';
 import { renderExplanation } from './markdown-lite.ts';
@@ -75,6 +75,10 @@ function stepIcon(status: string): string {
   }
 }
 
+function runningStepOperation(state: AppState): OperationState | undefined {
+  return Object.values(state.operations).find((o) => o.kind === 'run-step' && o.status === 'running');
+}
+
 function stepDetail(step: StepInfo, state: AppState, actions: Actions): HTMLElement {
   const st: StepState | undefined = state.stepStates[step.id];
   const check = state.checks[step.id];
@@ -94,6 +98,9 @@ function stepDetail(step: StepInfo, state: AppState, actions: Actions): HTMLElem
         { class: 'step-actions' },
         h('button', { class: 'btn primary', 'data-action': 'run-step', disabled: Boolean(busy), onclick: () => void actions.runStep(step.id) }, busy === 'run' ? 'Running…' : 'Run step'),
         h('button', { class: 'btn', 'data-action': 'check-step', disabled: Boolean(busy), onclick: () => void actions.checkStep(step.id) }, busy === 'check' ? 'Checking…' : 'Check'),
+        runningStepOperation(state) && busy === 'run'
+          ? h('button', { class: 'btn', 'data-action': 'cancel-operation', title: 'Stops the step after killing the command in flight; Run step or Create cluster runs it again', onclick: () => void actions.cancelOperation(runningStepOperation(state)!.id) }, 'Cancel')
+          : null,
       ),
     ),
     st ? h('div', { class: `step-state ${st.status}` }, h('span', { class: `status-chip ${st.status}` }, st.status), st.startedAt ? h('span', { class: 'muted small' }, `started ${formatTime(st.startedAt)}`) : null, st.durationMs !== undefined ? h('span', { class: 'muted small' }, `took ${formatDuration(st.durationMs)}`) : null, busy === 'run' && progress ? h('span', { class: 'small' }, progress.message) : null) : null,

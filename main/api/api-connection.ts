@@ -39,6 +39,7 @@ const PARAM_KINDS: { [M in ApiMethod]: ParamKind[] } = {
   checkStep: ['id'],
   up: [],
   destroy: [],
+  cancelOperation: ['id'],
   openTerminal: ['id', 'size', 'size'],
   listTerminals: [],
   attachTerminal: ['id'],

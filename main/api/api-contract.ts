@@ -138,7 +138,8 @@ export interface OperationState {
   id: string;
   kind: 'up' | 'destroy' | 'run-step' | 'check';
   label: string;
-  status: 'running' | 'done' | 'failed';
+  /** cancelled: stopped by cancelOperation; what was done stays, and `up` resumes from there. */
+  status: 'running' | 'done' | 'failed' | 'cancelled';
   startedAt: string;
   finishedAt?: string;
   /** 0..1 when known. */
@@ -161,6 +162,8 @@ export interface ApiChannels {
   checkStep: { params: [stepId: string]; result: CheckResult };
   up: { params: []; result: StepState[] };
   destroy: { params: []; result: void };
+  /** Stops a running up or step run after the command in flight (which is killed on the node). */
+  cancelOperation: { params: [operationId: string]; result: void };
   openTerminal: { params: [node: string, cols: number, rows: number]; result: TerminalInfo };
   listTerminals: { params: []; result: TerminalInfo[] };
   /** The recent output of a terminal (for a reloaded page) and its state. */
@@ -190,6 +193,7 @@ export const API_METHODS = [
   'checkStep',
   'up',
   'destroy',
+  'cancelOperation',
   'openTerminal',
   'listTerminals',
   'attachTerminal',

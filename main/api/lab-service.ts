@@ -70,6 +70,8 @@ export class LabService implements ApiBackend {
   private readonly operations = new Map<string, OperationState>();
   private runtimePromise?: Promise<Runtime>;
   private exclusive?: OperationState;
+  /** Aborts the exclusive operation (cancelOperation). */
+  private exclusiveAbort?: AbortController;
   private status?: { at: number; value: Promise<LabStatus> };
   private operationCounter = 0;
   private readonly calls: ServiceCalls;
@@ -97,6 +99,7 @@ export class LabService implements ApiBackend {
       checkStep: (id) => this.checkStep(id),
       up: () => this.up(),
       destroy: () => this.destroy(),
+      cancelOperation: async (id) => this.cancelOperation(id),
       openTerminal: (node, cols, rows) => {
         this.nodeOf(node);
         return this.terminals.open(node, cols, rows);
@@ -235,7 +238,7 @@ export class LabService implements ApiBackend {
   private async runStep(id: string): Promise<StepState> {
     const engine = await this.engine('running a step');
     const step = this.stepInfo(engine, id);
-    return this.withOperation('run-step', `Step ${step.index}: ${step.title}`, async () => (await engine.runStep(id)).state);
+    return this.withOperation('run-step', `Step ${step.index}: ${step.title}`, async (_operation, signal) => (await engine.runStep(id, { signal })).state);
   }
 
   private async checkStep(id: string): Promise<CheckResult> {
@@ -249,8 +252,8 @@ export class LabService implements ApiBackend {
 
   private async up(): Promise<StepState[]> {
     const engine = await this.engine('creating the cluster');
-    return this.withOperation('up', 'Creating the cluster', async (operation) => {
-      const result = await engine.up();
+    return this.withOperation('up', 'Creating the cluster', async (operation, signal) => {
+      const result = await engine.up({ signal });
       if (!result.ok) {
         const failed = result.failedStep ? result.states.find((s) => s.id === result.failedStep) : undefined;
         operation.error = failed?.error ?? 'some checks did not pass; see the walkthrough for each probe';
@@ -280,27 +283,48 @@ export class LabService implements ApiBackend {
   }
 
   /** One changing operation at a time (up, a step, destroy); checks and status run alongside. */
-  private async withOperation<T>(kind: OperationState['kind'], label: string, work: (operation: OperationState) => Promise<T>): Promise<T> {
+  private async withOperation<T>(kind: OperationState['kind'], label: string, work: (operation: OperationState, signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.exclusive) {
       throw new ApiError(`${this.exclusive.label} is still running`, { code: 'busy', hint: 'wait for it to finish (progress is on the dashboard), then try again.' });
     }
     const operation: OperationState = { id: `op-${++this.operationCounter}`, kind, label, status: 'running', startedAt: new Date().toISOString() };
+    const abort = new AbortController();
     this.exclusive = operation;
+    this.exclusiveAbort = abort;
     this.publish(operation);
     try {
-      const result = await work(operation);
-      operation.status = operation.error ? 'failed' : 'done';
+      const result = await work(operation, abort.signal);
+      operation.status = abort.signal.aborted ? 'cancelled' : operation.error ? 'failed' : 'done';
       return result;
     } catch (error) {
-      operation.status = 'failed';
-      operation.error = firstLines(error, 30);
+      if (abort.signal.aborted) {
+        operation.status = 'cancelled';
+        operation.error = `${(abort.signal.reason as Error).message}; what was done stays, and Create cluster (or \`hardway-lab up\`) resumes from there`;
+      } else {
+        operation.status = 'failed';
+        operation.error = firstLines(error, 30);
+      }
       throw error;
     } finally {
       operation.finishedAt = new Date().toISOString();
       this.exclusive = undefined;
+      this.exclusiveAbort = undefined;
       this.status = undefined;
       this.publish(operation);
     }
+  }
+
+  /** Stops a running up or step run: the command in flight is killed on its node, the step saved as not done. */
+  private cancelOperation(id: string): void {
+    const operation = this.exclusive;
+    if (!operation || operation.id !== id) {
+      const known = this.operations.get(id);
+      throw new ApiError(known ? `${known.label} is not running any more (${known.status})` : `no operation ${id}`, { code: 'not-found', hint: 'nothing to cancel.' });
+    }
+    if (operation.kind === 'destroy') throw new ApiError('destroying cannot be cancelled halfway', { code: 'busy', hint: 'wait for it to finish; `up` makes the cluster again.' });
+    operation.message = 'cancelling: stopping the command in flight…';
+    this.publish(operation);
+    this.exclusiveAbort?.abort(new Error(`cancelled from the app at ${new Date().toISOString().slice(11, 19)}`));
   }
 
   private onStepEvent(state: StepState): void {

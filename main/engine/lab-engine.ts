@@ -293,7 +293,7 @@ export class LabEngine {
       ctx.info(`running step ${step.id}: ${step.title}`);
       await step.run(ctx);
     } catch (error) {
-      if (signal.aborted) throw error;
+      if (signal.aborted) throw this.stopped(base, started, signal, error);
       const message = describeError(error);
       ctx.info(`step failed: ${message}`);
       const failed: StepState = { ...base, status: 'failed', finishedAt: new Date().toISOString(), durationMs: Date.now() - started, error: message };
@@ -301,7 +301,13 @@ export class LabEngine {
       return { state: failed };
     }
 
-    const check = await this.checkStep(step, signal);
+    let check: CheckResult;
+    try {
+      check = await this.checkStep(step, signal);
+    } catch (error) {
+      if (signal.aborted) throw this.stopped(base, started, signal, error);
+      throw error;
+    }
     const failing = check.probes.filter((p) => !p.ok);
     const finished: StepState = {
       ...base,
@@ -464,6 +470,14 @@ export class LabEngine {
   private statesOf(steps: readonly StepDefinition[]): StepState[] {
     const state = readLabState(this.paths.state);
     return steps.map((s) => state.steps[s.id] ?? { id: s.id, status: 'pending' });
+  }
+
+  /** A step cancelled (Ctrl-C, the app's Cancel) is not done: saved as failed, so `up` resumes there. */
+  private stopped(base: StepState, started: number, signal: AbortSignal, error: unknown): unknown {
+    const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'cancelled');
+    this.info(`step ${base.id} stopped: ${why}`);
+    this.saveStepState({ ...base, status: 'failed', finishedAt: new Date().toISOString(), durationMs: Date.now() - started, error: `stopped: ${why}; \`hardway-lab up\` (or Create cluster) runs it again` });
+    return error;
   }
 
   private saveStepState(stepState: StepState): void {
