@@ -2,33 +2,32 @@
 // scenarios run INSIDE a test's own network namespace (test/helpers/netns.ts runs them through
 // netns-scenario-runner.ts), so QEMU, the lab bridge, the taps, every SSH client, kubectl, the
 // browser-mode server, Chromium and the engine itself live there. One lab (3 controllers behind
-// the LB, 2 workers) is booted and shared by every part of the story — a 2-core host under TCG
-// cannot afford two — and destroyed at the end.
+// the LB, and its workers) is booted and shared by every part of the story — a 2-core host under
+// TCG cannot afford two — and destroyed at the end.
 //
-// Two scopes. `control-plane` (every `npm test`): lb + 3 controllers + 1 worker, steps 0-8 — the
-// Kubernetes control plane the hard way, behind haproxy. `full` (the opt-in tier): the `ha`
-// topology (2 workers), all 14 steps, the node faults and the smoke test. On a 2-core host under
-// TCG the full story takes well over an hour (the control-plane step alone ~15 min, the workers
-// ~13), beyond the default run's budget; with KVM it is a fraction of that.
+// Three scopes. `cluster` (every `npm test`): lb + 3 controllers + 1 worker, all 14 steps. `full`
+// (the opt-in tier): 2 workers, all 14 steps, pod traffic between the workers. `control-plane`
+// (for a quicker look while developing): the same nodes as `cluster`, steps 0-8.
 //
-// The story, in order (steps marked [full] only in the full scope):
+// The story, in order ([workers]: the scopes that reach the workers; [full]: two workers only):
 //   1. `up` in a child process, killed with SIGKILL while step etcd runs;
 //   2. `up` again here: it resumes at etcd, no certificate is regenerated; the control plane comes
 //      up one API server first, then the others; [full] it stops before pod-routes, where the
 //      checker proves that stand-in pods on two workers cannot talk, then goes on to the end;
-//   3. every checker of the scope green (the smoke test included in [full]);
+//   3. every checker of the scope green ([workers] the smoke test included);
 //   4. re-running finished steps changes nothing (no service restarted, no file rewritten);
-//   5. the UI on this cluster (Chromium, browser mode): API ready through the LB, [full] workers
-//      Ready, a Kubernetes step's checker from the walkthrough, a step run again from its button;
+//   5. the UI on this cluster (Chromium, browser mode): API ready through the LB, [workers] the
+//      workers Ready, a Kubernetes step's checker from the walkthrough, a step run again from its
+//      button;
 //   6. faults, made for real, each caught with the hint that names its fix:
 //      A. the control plane: one API server stopped (the API still answers through the LB), the
 //         scheduler lease holder stopped (the lease moves), a secret written through an API server
 //         running without its encryption config (plain text in etcd);
-//      B. [full] the nodes: a kubelet stopped (NotReady), kube-proxy stopped with its rules gone
-//         (the NodePort fails), CoreDNS scaled to 0 (the in-pod lookup fails), the API server →
-//         kubelet RBAC removed (logs and exec Forbidden);
+//      B. [workers] the nodes: kube-proxy stopped with its rules gone (the NodePort fails),
+//         CoreDNS scaled to 0 (the in-pod lookup fails), the API server → kubelet RBAC removed
+//         (logs and exec Forbidden), then a kubelet stopped (NotReady);
 //      C. files and members: an etcd member stopped, an API server cert without the LB SAN, a
-//         kubelet cert without clientAuth, a key that does not match, [full] a route deleted;
+//         kubelet cert without clientAuth, a key that does not match, [workers] a route deleted;
 //      then one check sweep of the scope (timed) with every fault in place;
 //   7. `up` repairs all of it back to green;
 //   8. destroy, and nothing left behind.
@@ -36,7 +35,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { parseDocument } from 'yaml';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,6 +49,7 @@ import { openLabRuntime, type LabRuntime } from '../../main/lab/lab-runtime.ts';
 import type { LabEngine, UpResult } from '../../main/engine/lab-engine.ts';
 import type { CheckResult, LabEvent, StepState } from '../../main/engine/engine-types.ts';
 import { readLabState } from '../../main/engine/lab-state.ts';
+import { startLab, stopLab, type StopReport } from '../../main/lab/lab-lifecycle.ts';
 import { loadIssuer } from '../../main/pki/load-issuer.ts';
 import { issueCertificate } from '../../main/pki/issue-certificate.ts';
 import { generateKeyPair, privateKeyPem } from '../../main/pki/key-pair.ts';
@@ -76,20 +77,37 @@ export interface HardwayLabArgs {
   ui?: boolean;
   /** small (default): 1 vCPU per node; ha: the preset as users get it (2 vCPU, 2 GiB). */
   shape?: 'small' | 'ha';
-  /** control-plane (default): lb + 3 controllers + 1 worker, steps 0-8; full: 2 workers, all 14 steps. */
-  scope?: 'control-plane' | 'full';
+  /**
+   * cluster (every `npm test`): lb + 3 controllers + 1 worker, all 14 steps; control-plane: the same
+   * nodes, steps 0-8; full (opt-in): 2 workers, all 14 steps, pod traffic between the workers.
+   */
+  scope?: StoryScope;
+  /**
+   * After the repair: `stop` then `start` (clean), and/or every qemu killed with SIGKILL (a host
+   * crash) then `start`; each time every checker must pass again and etcd's data survive.
+   */
+  lifecycle?: ('stop-start' | 'crash-start')[];
+  /** [workers] the UI runs the workers step and cancels it. */
+  uiCancel?: boolean;
 }
 
-/** The last step of the scope. */
+export type StoryScope = 'control-plane' | 'cluster' | 'full';
+
+/** The last step of the scope (undefined: all of them). */
 export function lastStep(args: Pick<HardwayLabArgs, 'scope'>): string | undefined {
-  return args.scope === 'full' ? undefined : 'load-balancer';
+  return args.scope === 'control-plane' ? 'load-balancer' : undefined;
+}
+
+/** The scope goes past the control plane: workers, pod routes, CoreDNS, the smoke test. */
+function reachesWorkers(scope: StoryScope | undefined): boolean {
+  return scope === 'cluster' || scope === 'full';
 }
 
 /**
  * The spec file of the story's lab: the `ha` topology at the smallest sizes that still have 3
  * controllers behind the LB — 1 vCPU each (six VMs of -smp 2 on a 2-core host under TCG
- * crash-loop the API servers) — and one worker in the control-plane scope (a spec needs one; it
- * idles). Written into the lab like `hardway-lab init` does, so the browser-mode server of the UI
+ * crash-loop the API servers) — and one worker but in the full scope (in the control-plane scope
+ * it idles; a spec needs one). Written into the lab like `hardway-lab init` does, so the browser-mode server of the UI
  * part reads the same spec as the engine here (else it would render the files of the preset).
  */
 export function hardwaySpecText(args: Pick<HardwayLabArgs, 'name' | 'shape' | 'scope'>): string {
@@ -99,7 +117,8 @@ export function hardwaySpecText(args: Pick<HardwayLabArgs, 'name' | 'shape' | 's
     doc.setIn(['nodes', 'lb', 'memoryMiB'], 512);
     for (const role of ['controller', 'worker']) {
       doc.setIn(['nodes', role, 'cpus'], 1);
-      doc.setIn(['nodes', role, 'memoryMiB'], 1024);
+      // The worker runs containerd, the kubelet, kube-proxy and the pods (CoreDNS twice, nginx).
+      doc.setIn(['nodes', role, 'memoryMiB'], role === 'worker' ? 1536 : 1024);
     }
   }
   if (args.scope !== 'full') doc.setIn(['nodes', 'worker', 'count'], 1);
@@ -206,10 +225,10 @@ function pkiHashes(paths: LabPaths): Record<string, string> {
 }
 
 /** Services whose main process must survive a re-run of a finished step. */
-async function mainPids(lab: Lab, full: boolean): Promise<Record<string, string>> {
+async function mainPids(lab: Lab, withWorkers: boolean): Promise<Record<string, string>> {
   const wanted: [string, string][] = [
     ...lab.plan.nodes.filter((n) => n.role === 'controller').flatMap((n) => ['etcd', 'kube-apiserver', 'kube-scheduler'].map((u) => [n.name, u] as [string, string])),
-    ...lab.plan.nodes.filter((n) => n.role === 'worker' && full).flatMap((n) => ['containerd', 'kubelet', 'kube-proxy'].map((u) => [n.name, u] as [string, string])),
+    ...lab.plan.nodes.filter((n) => n.role === 'worker' && withWorkers).flatMap((n) => ['containerd', 'kubelet', 'kube-proxy'].map((u) => [n.name, u] as [string, string])),
     ...lab.plan.nodes.filter((n) => n.role === 'lb').map((n) => [n.name, 'haproxy'] as [string, string]),
   ];
   const out: Record<string, string> = {};
@@ -276,7 +295,7 @@ export interface FaultRounds {
   apiserverStopped: { node: string; controlPlane: CompactCheck; loadBalancer: CompactCheck; viaLb: { code: number; output: string } };
   leaseHolderStopped: { node: string; immediately: CompactCheck; moved: CompactCheck & { waitedS: number }; newHolder?: string };
   plainSecret: { node: string; controlPlane: CompactCheck; smoke: CompactCheck };
-  /** B (full scope): nodes. */
+  /** B (the scopes with workers): nodes. */
   nodes?: {
     podNode: string;
     otherNode: string;
@@ -291,7 +310,7 @@ export interface FaultRounds {
 }
 
 export interface HardwayStoryResult {
-  scope: 'control-plane' | 'full';
+  scope: StoryScope;
   acceleration?: string;
   timingScale?: number;
   kill: { killedDuringStep: string; afterSeconds: number; statusAtKill: Record<string, string>; childOutputTail: string };
@@ -308,11 +327,94 @@ export interface HardwayStoryResult {
   pidsAfter: Record<string, string>;
   ui?: RunningClusterUiResult & { seconds: number };
   uiError?: string;
+  /** [workers] state.json's workers step after the UI cancelled its run, and whether a lock was left. */
+  afterCancel?: { workers?: StepState; lockLeft: boolean };
   faults: FaultRounds;
   repaired: ReturnType<typeof compactUp> & { seconds: number };
   pkiAtKill: Record<string, string>;
   pkiAtEnd: Record<string, string>;
   leftovers: Leftovers;
+  /** `hardway-lab kubeconfig --merge` into a kubeconfig with another context, then kubectl with the lab's context ([workers] get nodes, else /readyz). */
+  kubeconfigMerged?: { cliCode: number; cliOutput: string; contexts: string; getNodes: { code: number; output: string } };
+  lifecycle?: LifecycleRound[];
+  /** `hardway-lab ssh NODE -- CMD` started before destroy: how long after destroy it noticed, and what it said. */
+  sshAcrossDestroy?: SshAcrossDestroy;
+}
+
+export interface LifecycleRound {
+  kind: 'stop-start' | 'crash-start';
+  /** stop-start: the stop's report; the VM states and state.json's lifecycle after it. */
+  stop?: StopReport;
+  vmsAfterStop: Record<string, string>;
+  lifecycleAfterStop?: string;
+  start: { seconds: number; sshSeconds: Record<string, number>; passedAfterSeconds: Record<string, number>; ok: boolean; checks: CompactCheck[] };
+  /** The ConfigMap written before, read back after the start. */
+  configMapBack: string;
+  lifecycleAfterStart?: string;
+}
+
+async function lifecycleRounds(lab: Lab, kinds: readonly ('stop-start' | 'crash-start')[]): Promise<LifecycleRound[]> {
+  const rounds: LifecycleRound[] = [];
+  const parts = { plan: lab.plan, paths: lab.paths, provider: lab.runtime.provider, pool: lab.runtime.pool, engine: lab.engine };
+  for (const kind of kinds) {
+    const value = `${kind}-${Date.now()}`;
+    await onController(lab, 'controller-0', `${ADMIN} -n default create configmap hwl-${kind} --from-literal=at=${value}`);
+    log(`lifecycle: ${kind}`);
+    let stop: StopReport | undefined;
+    if (kind === 'stop-start') {
+      stop = await stopLab(parts, { onProgress: (m) => log(`stop: ${m}`) });
+    } else {
+      // What a host crash leaves: every qemu gone at once, no shutdown at all.
+      for (const s of await lab.runtime.provider.status()) if (s.pid) process.kill(s.pid, 'SIGKILL');
+      await sleep(2000);
+      lab.runtime.pool.close();
+    }
+    const vmsAfterStop = Object.fromEntries((await lab.runtime.provider.status()).map((s) => [s.node, s.state]));
+    const lifecycleAfterStop = readLabState(lab.paths.state).lifecycle?.state;
+    const start = await startLab(parts, { onProgress: (m) => log(`start: ${m}`) });
+    log(`lifecycle: ${kind}: started in ${start.seconds} s, ok ${start.ok}; passed after ${JSON.stringify(start.passedAfterSeconds)}`);
+    const configMapBack = (await onController(lab, 'controller-0', `${ADMIN} -n default get configmap hwl-${kind} -o jsonpath='{.data.at}'`).catch((e: Error) => e.message)).trim();
+    rounds.push({ kind, stop, vmsAfterStop, lifecycleAfterStop, start: { ...start, checks: compact(start.checks) }, configMapBack: configMapBack === value ? 'same' : configMapBack, lifecycleAfterStart: readLabState(lab.paths.state).lifecycle?.state });
+  }
+  return rounds;
+}
+
+export interface SshAcrossDestroy {
+  node: string;
+  /** Seconds from the start of destroy until the CLI exited; undefined: it still ran after the cap (then killed). */
+  exitedAfterS?: number;
+  code: number | null;
+  stderr: string;
+}
+
+const CLI = fileURLToPath(new URL('../../bin/hardway-lab.mjs', import.meta.url));
+
+/** The CLI's `ssh NODE -- CMD` with a long command, once it runs on the node. */
+async function sshCommandRunning(labDir: string, node: string): Promise<{ outcome(destroyedAt: number): Promise<SshAcrossDestroy> } | undefined> {
+  const cli = spawn(process.execPath, [CLI, 'ssh', node, '--lab', labDir, '--', 'echo running; sleep 900'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  cli.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  cli.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
+  const started = Date.now();
+  while (!stdout.includes('running') && cli.exitCode === null && Date.now() - started < 120_000) await sleep(250);
+  if (!stdout.includes('running')) {
+    cli.kill('SIGKILL');
+    log(`the CLI's ssh to ${node} did not start: ${stderr.slice(-500)}`);
+    return undefined;
+  }
+  return {
+    async outcome(destroyedAt) {
+      const capMs = 180_000;
+      const code = await Promise.race([exited, sleep(Math.max(0, destroyedAt + capMs - Date.now())).then(() => 'hung' as const)]);
+      if (code === 'hung') {
+        cli.kill('SIGKILL');
+        return { node, code: null, stderr: stderr.slice(-2000) };
+      }
+      return { node, exitedAfterS: Math.round((Date.now() - destroyedAt) / 1000), code, stderr: stderr.slice(-2000) };
+    },
+  };
 }
 
 /** The kube-apiserver ready times the control-plane step logged, per controller. */
@@ -328,15 +430,19 @@ function readyTimes(events: readonly LabEvent[]): Record<string, number> {
 
 export async function hardwayStory(args: HardwayLabArgs): Promise<HardwayStoryResult> {
   const lab = await openLab(args);
-  const full = args.scope === 'full';
+  const scope = args.scope ?? 'control-plane';
+  const full = scope === 'full';
+  const withWorkers = reachesWorkers(scope);
   const until = lastStep(args);
-  const result: Partial<HardwayStoryResult> = { scope: full ? 'full' : 'control-plane' };
+  // [full] the first `up` stops after the workers, for the pod traffic before the routes exist.
+  const firstUntil = full ? 'workers' : until;
+  const result: Partial<HardwayStoryResult> = { scope };
   let child: ChildProcess | undefined;
   try {
     // 1. `up` in a child process; SIGKILL it a few seconds into step etcd.
     log('starting `up` in a child process');
     const started = Date.now();
-    child = spawn(process.execPath, ['--import', 'tsx', RUNNER, THIS_MODULE, 'runUpUntil', JSON.stringify({ ...args, until: until ?? 'workers' })], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, ['--import', 'tsx', RUNNER, THIS_MODULE, 'runUpUntil', JSON.stringify({ ...args, until: firstUntil ?? 'workers' })], { stdio: ['ignore', 'pipe', 'pipe'] });
     let childOutput = '';
     const keep = (chunk: Buffer) => {
       childOutput += chunk.toString('utf8');
@@ -365,7 +471,7 @@ export async function hardwayStory(args: HardwayLabArgs): Promise<HardwayStoryRe
     // 2. `up` again: resumes at etcd; the control plane comes up one server first, then the others.
     //    Each step's checker runs right after the step, so no extra sweep at the end (finalCheck).
     let t = Date.now();
-    result.resumed = { ...compactUp(await lab.engine.up({ until: until ?? 'workers', finalCheck: false })), seconds: (Date.now() - t) / 1000 };
+    result.resumed = { ...compactUp(await lab.engine.up({ until: firstUntil, finalCheck: false })), seconds: (Date.now() - t) / 1000 };
     result.apiserverReadySeconds = readyTimes(lab.events);
     result.acceleration = (await lab.runtime.provider.preflight()).acceleration;
     result.timingScale = readLabState(lab.paths.state).timing?.scale;
@@ -380,41 +486,55 @@ export async function hardwayStory(args: HardwayLabArgs): Promise<HardwayStoryRe
     result.stepSeconds = Object.fromEntries(Object.values(readLabState(lab.paths.state).steps).map((s) => [s.id, (s.durationMs ?? 0) / 1000]));
     if (!result.fullUp.ok) throw new Error(`up did not end green: ${JSON.stringify({ failedStep: result.fullUp.failedStep, states: result.fullUp.states.filter((s) => s.status === 'failed'), checks: result.fullUp.checks.filter((c) => !c.ok && !c.skipped) })}`);
     // The checkers' unit tests judge outputs captured from a green lab (test/unit/golden/).
-    if (full && process.env.HWL_CAPTURE_GOLDEN) for (const line of await captureGolden(lab.plan, lab.runtime.pool)) log(`golden ${line}`);
+    if (withWorkers && process.env.HWL_CAPTURE_GOLDEN) for (const line of await captureGolden(lab.plan, lab.runtime.pool)) log(`golden ${line}`);
 
     // 3. Re-running finished steps changes nothing.
-    result.pidsBefore = await mainPids(lab, full);
+    result.pidsBefore = await mainPids(lab, withWorkers);
     result.rerun = [];
-    for (const step of full ? ['certificates', 'etcd', 'control-plane', 'workers', 'pod-routes'] : ['control-plane']) {
+    const reruns = full ? ['certificates', 'etcd', 'control-plane', 'workers', 'pod-routes'] : withWorkers ? ['control-plane', 'workers'] : ['control-plane'];
+    for (const step of reruns) {
       const before = logSizes(lab.paths, step);
       const s = Date.now();
       const run = await lab.engine.runStep(step);
       result.rerun.push({ step, changes: changesLogged(lab.paths, step, before), ok: run.state.status === 'done', seconds: (Date.now() - s) / 1000 });
     }
-    result.pidsAfter = await mainPids(lab, full);
+    result.pidsAfter = await mainPids(lab, withWorkers);
+
+    // The admin kubeconfig merged into a user's kubeconfig (`hardway-lab kubeconfig --merge`), and
+    // the host's kubectl reaching the cluster through the LB with that context.
+    result.kubeconfigMerged = await kubeconfigMergedAndUsed(lab, args.labDir, withWorkers);
 
     // 4. The UI on this cluster.
     if (args.ui) {
       const s = Date.now();
       try {
-        const workers = full ? lab.plan.nodes.filter((n) => n.role === 'worker').map((n) => n.name) : [];
-        result.ui = { ...(await realClusterUi({ labDir: args.labDir, artifactsDir: args.artifactsDir, screenshots: args.screenshots, workers })), seconds: (Date.now() - s) / 1000 };
+        const workers = withWorkers ? lab.plan.nodes.filter((n) => n.role === 'worker').map((n) => n.name) : [];
+        result.ui = { ...(await realClusterUi({ labDir: args.labDir, artifactsDir: args.artifactsDir, screenshots: args.screenshots, workers, cancelStep: withWorkers && args.uiCancel ? 'workers' : undefined })), seconds: (Date.now() - s) / 1000 };
+        // What the cancelled step left for `up` to resume from, and no lock left behind.
+        if (withWorkers && args.uiCancel) result.afterCancel = { workers: readLabState(lab.paths.state).steps.workers, lockLeft: existsSync(lab.paths.lock) };
       } catch (error) {
         result.uiError = (error as Error).message;
       }
     }
 
-    result.faults = await faultRounds(lab, full);
+    result.faults = await faultRounds(lab, scope);
 
     // 5. ... and the engine repairs everything.
     t = Date.now();
     result.repaired = { ...compactUp(await lab.engine.up({ until, finalCheck: false })), seconds: (Date.now() - t) / 1000 };
+
+    // 6. Stop and start (and a host crash), each back to every checker green.
+    if (args.lifecycle?.length && result.repaired.ok) result.lifecycle = await lifecycleRounds(lab, args.lifecycle);
     result.pkiAtEnd = pkiHashes(lab.paths);
   } finally {
     if (child) child.kill('SIGKILL');
     lab.runtime.close();
+    // `hardway-lab ssh NODE -- CMD` running while the lab is destroyed under it must notice.
+    const ssh = result.repaired ? await sshCommandRunning(args.labDir, lab.plan.nodes.find((n) => n.role === 'worker')!.name) : undefined;
     log('destroying the lab');
+    const destroyedAt = Date.now();
     await lab.runtime.provider.destroy();
+    if (ssh) result.sshAcrossDestroy = await ssh.outcome(destroyedAt);
   }
   result.leftovers = await findLeftovers(lab.paths.root);
   return result as HardwayStoryResult;
@@ -426,8 +546,9 @@ function stepsUntil(lab: Lab, until: string | undefined): string[] {
   return until ? ids.slice(0, ids.indexOf(until) + 1) : ids;
 }
 
-async function faultRounds(lab: Lab, full: boolean): Promise<FaultRounds> {
+async function faultRounds(lab: Lab, scope: StoryScope): Promise<FaultRounds> {
   const pool = lab.runtime.pool;
+  const withWorkers = reachesWorkers(scope);
   const f: Partial<FaultRounds> = {};
 
   // ---- A. The control plane ------------------------------------------------------------------
@@ -449,29 +570,27 @@ async function faultRounds(lab: Lab, full: boolean): Promise<FaultRounds> {
   await onController(lab, 'controller-0', `${ADMIN} create secret generic hwl-written-in-plain-text --from-literal=password=plain`);
   f.plainSecret = { node: 'controller-0', controlPlane: await checkOne(lab, 'control-plane'), smoke: await checkOne(lab, 'smoke-test') };
 
-  // ---- B. The nodes (full scope) ---------------------------------------------------------------
-  if (full) {
-    log('faults B: a kubelet stopped, kube-proxy stopped with its rules gone, CoreDNS at 0 replicas, the API server → kubelet RBAC removed');
+  // ---- B. The nodes (the scopes with workers) -------------------------------------------------
+  if (withWorkers) {
+    log('faults B: kube-proxy stopped with its rules gone, CoreDNS at 0 replicas, the API server → kubelet RBAC removed, then a kubelet stopped');
+    const workers = lab.plan.nodes.filter((n) => n.role === 'worker').map((n) => n.name);
     const podNode = (await onController(lab, 'controller-2', `${ADMIN} get pods -l app=nginx -o jsonpath='{.items[0].spec.nodeName}'`)).trim();
-    const otherNode = lab.plan.nodes.find((n) => n.role === 'worker' && n.name !== podNode)!.name;
-    await pool.run(otherNode, 'systemctl stop kubelet');
+    // With one worker its kubelet is stopped last, once the smoke test has judged logs and exec
+    // (Forbidden by RBAC, not refused by a stopped kubelet); with two, the other worker's.
+    const otherNode = workers.find((n) => n !== podNode) ?? podNode;
     // What a reboot with kube-proxy disabled leaves: no service rules at all.
     await pool.run(podNode, 'systemctl stop kube-proxy && kube-proxy --cleanup >/dev/null 2>&1; true');
     await onController(lab, 'controller-2', `${ADMIN} -n kube-system scale deployment coredns --replicas=0 && ${ADMIN} delete clusterrolebinding system:kube-apiserver`);
+    const coredns = await checkUntil(lab, 'coredns', (r) => r.failing.some((p) => p.name === 'a pod resolves "kubernetes"'), 180_000);
+    const rbac = await checkOne(lab, 'rbac');
+    const smoke = await checkOne(lab, 'smoke-test');
+    await pool.run(otherNode, 'systemctl stop kubelet');
     const kubeletStopped = await checkUntil(lab, 'admin-access', (r) => r.failing.some((p) => p.node === otherNode && p.name === 'node registered and Ready'), 300_000);
-    f.nodes = {
-      podNode,
-      otherNode,
-      kubeletStopped,
-      workers: await checkOne(lab, 'workers'),
-      coredns: await checkUntil(lab, 'coredns', (r) => r.failing.some((p) => p.name === 'a pod resolves "kubernetes"'), 180_000),
-      rbac: await checkOne(lab, 'rbac'),
-      smoke: await checkOne(lab, 'smoke-test'),
-    };
+    f.nodes = { podNode, otherNode, kubeletStopped, workers: await checkOne(lab, 'workers'), coredns, rbac, smoke };
   }
 
   // ---- C. Files and members, then one sweep with every fault in place --------------------------
-  log('faults C: an etcd member stopped, certificates without a SAN or an EKU, a foreign key' + (full ? ', a route deleted' : ''));
+  log('faults C: an etcd member stopped, certificates without a SAN or an EKU, a foreign key' + (withWorkers ? ', a route deleted' : ''));
   await pool.run('controller-2', 'systemctl stop etcd');
   // On controller-1, whose API server is stopped: a running one would load the bad certificate.
   const noLbSan = await faultyCertificate(lab, 'kube-apiserver', (p) => (p.ipAddresses = p.ipAddresses.filter((ip) => ip !== lab.plan.apiEndpoint.ip)));
@@ -481,15 +600,40 @@ async function faultRounds(lab: Lab, full: boolean): Promise<FaultRounds> {
   await pool.upload('worker-0', noClientAuth.crt, '/var/lib/kubelet/kubelet.crt', 0o644);
   await pool.upload('worker-0', noClientAuth.key, '/var/lib/kubelet/kubelet.key', 0o600);
   await pool.upload('controller-1', readPkiFile(lab.paths, 'admin', 'key'), '/var/lib/kubernetes/apiserver-etcd-client.key', 0o600);
-  if (full) {
-    const lostRoute = lab.plan.routes.find((r) => r.node === 'controller-1' && r.owner === 'worker-1')!;
+  if (withWorkers) {
+    const lastWorker = lab.plan.nodes.filter((n) => n.role === 'worker').at(-1)!.name;
+    const lostRoute = lab.plan.routes.find((r) => r.node === 'controller-1' && r.owner === lastWorker)!;
     await pool.run('controller-1', `ip route del ${lostRoute.destination}`);
   }
   const t = Date.now();
   const checks: CompactCheck[] = [];
-  for (const step of stepsUntil(lab, full ? undefined : lastStep({ scope: 'control-plane' }))) checks.push(await checkOne(lab, step));
+  for (const step of stepsUntil(lab, lastStep({ scope }))) checks.push(await checkOne(lab, step));
   f.sweep = { seconds: (Date.now() - t) / 1000, checks };
   return f as FaultRounds;
+}
+
+async function kubeconfigMergedAndUsed(lab: Lab, labDir: string, withWorkers: boolean): Promise<NonNullable<HardwayStoryResult['kubeconfigMerged']>> {
+  const dir = await mkdtemp(join(tmpdir(), 'hwl-story-kube-'));
+  const config = join(dir, 'config');
+  await writeFile(config, 'apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: "https://127.0.0.1:1"}\nusers:\n- name: other\n  user: {token: x}\ncontexts:\n- name: other\n  context: {cluster: other, user: other}\ncurrent-context: other\n', { mode: 0o600 });
+  const env = { ...process.env, KUBECONFIG: config };
+  const cli = await runChild(process.execPath, [CLI, 'kubeconfig', '--merge', '--lab', labDir], env);
+  const kubectl = join(lab.artifactsDir, 'bin', 'kubectl');
+  const contexts = (await runChild(kubectl, ['config', 'get-contexts', '-o', 'name'], env)).output.trim();
+  const getNodes = await runChild(kubectl, ['--context', `hardway-${lab.plan.labName}`, '--request-timeout=60s', ...(withWorkers ? ['get', 'nodes', '-o', 'wide'] : ['get', '--raw', '/readyz'])], env);
+  await rm(dir, { recursive: true, force: true });
+  return { cliCode: cli.code, cliOutput: cli.output, contexts, getNodes };
+}
+
+function runChild(command: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let output = '';
+    child.stdout!.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    child.stderr!.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    child.once('error', (error) => resolve({ code: 127, output: error.message }));
+    child.once('exit', (code) => resolve({ code: code ?? 1, output }));
+  });
 }
 
 /** The host's kubectl (the lab's own) with the admin kubeconfig, which points at the LB. */

@@ -1,6 +1,6 @@
-// What both hard-way story tests assert on the story's result (hardway-lab-scenarios.ts): the
-// default run's control-plane scope (hardway-steps.test.ts) and the full tier's (../full/
-// hardway-full.test.ts). Each test adds what only its scope has.
+// What the hard-way story tests assert on the story's result (hardway-lab-scenarios.ts): the
+// default run's cluster scope (hardway-steps.test.ts: one worker) and the full tier's (../full/
+// hardway-full.test.ts: two workers). Each test adds what only its scope has.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -117,11 +117,64 @@ export function assertSweepNamesFaults(sweep: CompactCheck[], steps: readonly st
   console.log(`failing probes with every fault in place: ${JSON.stringify(Object.fromEntries(sweep.filter((c) => !c.ok).map((c) => [c.step, names(c)])))}`);
 }
 
+/** Every checker of the scope passed on the `up` that built it, none skipped. */
+export function assertEveryStepGreen(up: HardwayStoryResult['fullUp'], steps: readonly string[]): void {
+  assert.equal(up.ok, true, JSON.stringify({ failedStep: up.failedStep, failing: up.checks.filter((c) => !c.ok) }, null, 1));
+  assert.deepEqual(up.checks.map((c) => c.step), steps);
+  for (const check of up.checks) {
+    assert.equal(check.skipped, undefined, `${check.step} ran`);
+    assert.equal(check.ok, true, `${check.step}: ${JSON.stringify(check.failing)}`);
+    assert.ok(check.probes > 0);
+  }
+  // Per controller: 3 units, 4 files as planned, version, /readyz, encryption; then the 2 leases.
+  assert.ok(byStep(up.checks, 'control-plane').probes >= 3 * 9 + 2, String(byStep(up.checks, 'control-plane').probes));
+  // The smoke test: encryption at rest, deployment, port-forward, logs, exec, NodePort on each worker, the LB, nodes Ready.
+  if (steps.includes('smoke-test')) assert.ok(byStep(up.checks, 'smoke-test').probes >= 10, String(byStep(up.checks, 'smoke-test').probes));
+}
+
+/** Faults B: kube-proxy stopped with its rules gone, then a kubelet stopped. */
+export function assertNodeFaultsCaught(f: HardwayStoryResult['faults']): void {
+  const n = f.nodes!;
+  const notReady = find(n.kubeletStopped, 'node registered and Ready', n.otherNode)!;
+  assert.ok(notReady, `after ${n.kubeletStopped.waitedS} s: ${JSON.stringify(n.kubeletStopped.failing)}`);
+  assert.equal(notReady.seen, 'NotReady', `after ${n.kubeletStopped.waitedS} s`);
+  assert.ok(find(n.workers, 'kubelet active', n.otherNode));
+  assert.ok(find(n.workers, 'kube-proxy active', n.podNode));
+  const nodePort = find(n.smoke, 'NodePort reachable', n.podNode)!;
+  assert.ok(nodePort, JSON.stringify(n.smoke.failing));
+  assert.match(nodePort.hint, new RegExp(`kube-proxy on ${n.podNode}`));
+}
+
+/** Faults B: CoreDNS at 0 replicas, the API server → kubelet RBAC removed. */
+export function assertDnsAndRbacFaultsCaught(f: HardwayStoryResult['faults']): void {
+  const n = f.nodes!;
+  assert.ok(find(n.coredns, 'coredns deployment available'), JSON.stringify(n.coredns.failing));
+  assert.ok(find(n.coredns, 'a pod resolves "kubernetes"'), JSON.stringify(n.coredns.failing));
+  assert.deepEqual(n.rbac.failing.map((p) => p.name), ['proxy', 'stats', 'log', 'spec', 'metrics'].map((s) => `kube-apiserver-kubelet-client may get nodes/${s}`));
+  for (const name of ['logs', 'exec']) assert.match(find(n.smoke, name)?.hint ?? '', /Forbidden.*hardway-lab check rbac/, `${name}: ${JSON.stringify(n.smoke.failing)}`);
+}
+
 export function assertRepaired(r: HardwayStoryResult, steps: readonly string[]): void {
   assert.equal(r.repaired.resumedAt, 'certificates');
   assert.equal(r.repaired.ok, true, JSON.stringify({ failedStep: r.repaired.failedStep, failedSteps: r.repaired.states.filter((s) => s.status === 'failed'), failingChecks: r.repaired.checks.filter((c) => !c.ok) }, null, 1));
   assert.deepEqual(r.repaired.checks.map((c) => c.step), steps, 'the final table has every step of the scope');
   for (const c of r.repaired.checks) assert.ok(c.ok && !c.skipped, `${c.step} after repair: ${JSON.stringify(c.failing)}`);
+}
+
+/** Stop/start and a host crash: every VM went down, came back, and every checker passed again with etcd's data. */
+export function assertLifecycleRound(r: HardwayStoryResult, kind: 'stop-start' | 'crash-start', steps: readonly string[]): void {
+  const round = r.lifecycle?.find((x) => x.kind === kind);
+  assert.ok(round, `the ${kind} round ran (${r.lifecycle ? JSON.stringify(r.lifecycle.map((x) => x.kind)) : 'no lifecycle rounds'})`);
+  for (const [node, state] of Object.entries(round.vmsAfterStop)) assert.notEqual(state, 'running', `${node} was down`);
+  if (kind === 'stop-start') {
+    assert.equal(round.lifecycleAfterStop, 'stopped');
+    for (const node of Object.keys(round.vmsAfterStop)) assert.match(round.stop!.services[node] ?? '', /^stopped /, `${node}: ${round.stop!.services[node]}`);
+  }
+  assert.equal(round.start.ok, true, JSON.stringify(round.start.checks.filter((c) => !c.ok), null, 1));
+  assert.deepEqual(round.start.checks.map((c) => c.step), steps, 'every step that was done is checked again');
+  assert.equal(round.configMapBack, 'same', "etcd's data survived");
+  assert.equal(round.lifecycleAfterStart, 'running');
+  console.log(`${kind}: ${round.stop ? `stop ${round.stop.seconds} s, ` : ''}start ${round.start.seconds} s (SSH ${JSON.stringify(round.start.sshSeconds)}; green after ${JSON.stringify(round.start.passedAfterSeconds)})`);
 }
 
 export function assertNothingLeft(r: HardwayStoryResult): void {

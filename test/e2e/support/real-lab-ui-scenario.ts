@@ -172,6 +172,8 @@ export interface RunningClusterUiArgs {
   runStep?: string;
   /** The workers that joined the cluster (none when the lab stopped before the workers step). */
   workers: string[];
+  /** A step run from its button and cancelled with Cancel a few seconds in (none when absent). */
+  cancelStep?: string;
 }
 
 export interface RunningClusterUiResult {
@@ -179,6 +181,8 @@ export interface RunningClusterUiResult {
   hostnameSeen?: string;
   kubeCheck?: { step: string; verdict: string; probes: number; failing: string[] };
   rerun?: { step: string; status: string; seconds: number };
+  /** The step run and cancelled: its status and error in the walkthrough afterwards, and the cancel's latency. */
+  cancelled?: { step: string; status: string; stepError: string; secondsToStop: number };
   pageErrors: string[];
 }
 
@@ -247,6 +251,29 @@ export async function realClusterUi(args: RunningClusterUiArgs): Promise<Running
     await clickAndWaitIdle(page, `.step-detail[data-step="${runStep}"] [data-action="run-step"]`, 30 * 60_000);
     const status = (await page.getAttribute(`.step-item[data-step="${runStep}"]`, 'class'))?.match(/\b(done|failed|skipped|pending)\b/)?.[1] ?? 'unknown';
     result.rerun = { step: runStep, status, seconds: Math.round((Date.now() - started) / 1000) };
+
+    // ---- a step run from its button, then cancelled ------------------------------------------
+    if (args.cancelStep) {
+      const step = args.cancelStep;
+      await page.click(`.step-item[data-step="${step}"] button`);
+      await page.waitForSelector(`.step-detail[data-step="${step}"]`);
+      await page.click(`.step-detail[data-step="${step}"] [data-action="run-step"]`);
+      const cancel = `.step-detail[data-step="${step}"] [data-action="cancel-operation"]`;
+      await page.waitForSelector(cancel, { timeout: 60_000 });
+      // Let it get going on the nodes first.
+      await page.waitForTimeout(8000);
+      const clicked = Date.now();
+      await page.click(cancel);
+      await page.waitForSelector(`.step-detail[data-step="${step}"] [data-action="run-step"]:not([disabled])`, { timeout: 5 * 60_000 });
+      await page.waitForSelector(`.step-item[data-step="${step}"].failed`, { timeout: 60_000 }).catch(() => {});
+      result.cancelled = {
+        step,
+        status: (await page.getAttribute(`.step-item[data-step="${step}"]`, 'class'))?.match(/\b(done|failed|skipped|pending|running)\b/)?.[1] ?? 'unknown',
+        stepError: (await page.textContent(`.step-detail[data-step="${step}"] .step-error`).catch(() => null)) ?? '',
+        secondsToStop: Math.round((Date.now() - clicked) / 1000),
+      };
+      log(`${step} run and cancelled from the UI: ${JSON.stringify(result.cancelled)}`);
+    }
     return result;
   } finally {
     await browser?.close().catch(() => {});
