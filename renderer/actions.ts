@@ -5,6 +5,8 @@ export interface Actions {
   refreshStatus(): Promise<void>;
   createCluster(): Promise<void>;
   destroyCluster(): Promise<void>;
+  stopCluster(): Promise<void>;
+  startCluster(): Promise<void>;
   runStep(stepId: string): Promise<void>;
   /** Stops a running up or step run (what was done stays; up resumes from there). */
   cancelOperation(operationId: string): Promise<void>;

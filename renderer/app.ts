@@ -37,6 +37,8 @@ const actions: Actions = {
   refreshStatus,
   createCluster: () => longCall('up'),
   destroyCluster: () => longCall('destroy'),
+  stopCluster: () => longCall('stop'),
+  startCluster: () => longCall('start'),
   runStep: (id) => stepCall(id, 'run'),
   cancelOperation: async (id) => {
     try {
@@ -168,14 +170,18 @@ function viewKey(s: typeof store.state): unknown[] {
 
 function renderHeaderActions(): void {
   const s = store.state;
-  const running = Object.values(s.operations).find((o) => o.status === 'running' && (o.kind === 'up' || o.kind === 'destroy'));
+  const running = Object.values(s.operations).find((o) => o.status === 'running' && (o.kind === 'up' || o.kind === 'destroy' || o.kind === 'stop' || o.kind === 'start'));
+  const stopped = s.status?.lifecycle?.state === 'stopped';
   const engine = s.lab?.capabilities.engine;
   const disabled = Boolean(running) || engine?.available === false;
   const title = engine?.available === false ? engine.reason : undefined;
   mount(
     headerActions,
     h('span', { class: `conn ${s.connection}`, title: s.connectionDetail ?? s.connection }, h('span', { class: `dot ${s.connection === 'open' ? 'ok' : s.connection === 'lost' ? 'down' : 'degraded'}` }), bridge ? 'desktop' : 'browser mode'),
-    h('button', { class: 'btn primary', 'data-action': 'create-cluster', disabled, title, onclick: () => void actions.createCluster() }, running?.kind === 'up' ? 'Creating…' : 'Create cluster'),
+    stopped
+      ? h('button', { class: 'btn primary', 'data-action': 'start-cluster', disabled, title: title ?? 'Boots the VMs and waits until every checker that passed before passes again', onclick: () => void actions.startCluster() }, running?.kind === 'start' ? 'Starting…' : 'Start')
+      : h('button', { class: 'btn primary', 'data-action': 'create-cluster', disabled, title, onclick: () => void actions.createCluster() }, running?.kind === 'up' ? 'Creating…' : 'Create cluster'),
+    stopped || !s.status?.nodes.some((n) => n.vm === 'running' || n.vm === 'starting') ? null : h('button', { class: 'btn', 'data-action': 'stop-cluster', disabled, title: title ?? 'Shuts the VMs down safely; Start boots them again and nothing is lost', onclick: () => void actions.stopCluster() }, running?.kind === 'stop' ? 'Stopping…' : 'Stop'),
     confirmDestroy
       ? h(
           'span',
@@ -299,14 +305,18 @@ async function refreshStatus(): Promise<void> {
   return statusInFlight;
 }
 
-async function longCall(kind: 'up' | 'destroy'): Promise<void> {
+const LONG_CALL_FAILED = { up: 'Creating the cluster failed', destroy: 'Destroying the cluster failed', stop: 'Stopping the cluster failed', start: 'Starting the cluster failed' } as const;
+
+async function longCall(kind: 'up' | 'destroy' | 'stop' | 'start'): Promise<void> {
   try {
     if (kind === 'up') await api.up();
+    else if (kind === 'stop') await api.stop();
+    else if (kind === 'start') await api.start();
     else await api.destroy();
   } catch (error) {
     const text = errorText(error);
-    if (kind === 'up' && /cancelled from the app/.test(text)) toast('Creating the cluster was cancelled', 'What was done stays; Create cluster resumes from there.');
-    else toast(kind === 'up' ? 'Creating the cluster failed' : 'Destroying the cluster failed', text);
+    if (/cancelled from the app/.test(text)) toast('Cancelled', 'What was done stays; run it again to go on from there.');
+    else toast(LONG_CALL_FAILED[kind], text);
   }
   await Promise.all([loadSteps(), refreshStatus()]);
 }

@@ -9,9 +9,11 @@ const BOX_H = 62;
 const ROW_Y = { lb: 28, controller: 150, worker: 272 } as const;
 const WIDTH = 820;
 
-export function nodeHealth(node: string, status: LabStatus | undefined): 'ok' | 'down' | 'unknown' | 'degraded' {
+/** stopped: the lab was shut down with Stop, so a VM that is off is expected, not broken. */
+export function nodeHealth(node: string, status: LabStatus | undefined): 'ok' | 'down' | 'unknown' | 'degraded' | 'stopped' {
   const runtime = status?.nodes.find((n) => n.node === node);
   if (!runtime) return 'unknown';
+  if (status?.lifecycle?.state === 'stopped' && runtime.vm === 'stopped') return 'stopped';
   if (runtime.vm === 'failed' || runtime.vm === 'stopped' || runtime.vm === 'absent') return 'down';
   if (runtime.ssh === 'unreachable') return 'degraded';
   if (runtime.units.some((u) => ['failed', 'inactive', 'activating', 'deactivating'].includes(u.state))) return 'degraded';

@@ -16,6 +16,7 @@ export function renderDashboard(state: AppState, actions: Actions): HTMLElement 
     'section',
     { class: 'view dashboard' },
     operationsBar(Object.values(state.operations), actions),
+    state.status?.lifecycle?.state === 'stopped' ? notice('info', 'The lab is stopped', `Stopped at ${formatTime(state.status.lifecycle.since)}. Start boots the VMs again and waits until every checker that passed before passes again; the disks keep etcd's data and every certificate.`) : null,
     state.statusError ? notice('warn', 'Live status is not available', state.statusError) : null,
     lab.warnings.length ? notice('warn', 'Spec warnings', lab.warnings.join('\n')) : null,
     h(
@@ -159,7 +160,7 @@ function meter(label: string, fraction: number | undefined, text: string): HTMLE
 }
 
 function operationsBar(operations: OperationState[], actions: Actions): HTMLElement | null {
-  const shown = operations.filter((o) => o.kind === 'up' || o.kind === 'destroy').slice(-2);
+  const shown = operations.filter((o) => o.kind === 'up' || o.kind === 'destroy' || o.kind === 'stop' || o.kind === 'start').slice(-2);
   if (!shown.length) return null;
   return h(
     'div',
@@ -173,7 +174,7 @@ function operationsBar(operations: OperationState[], actions: Actions): HTMLElem
           { class: 'operation-head' },
           h('strong', {}, o.label),
           h('span', { class: 'muted small' }, o.status === 'running' ? (o.message ?? 'working…') : o.status === 'done' ? `done in ${formatDuration(durationOf(o))}` : o.status),
-          o.status === 'running' && o.kind === 'up' ? h('button', { class: 'btn small', 'data-action': 'cancel-operation', title: 'Stops after killing the command in flight; what was done stays, and Create cluster resumes from there', onclick: () => void actions.cancelOperation(o.id) }, 'Cancel') : null,
+          o.status === 'running' && (o.kind === 'up' || o.kind === 'start') ? h('button', { class: 'btn small', 'data-action': 'cancel-operation', title: 'Stops after killing the command in flight; what was done stays, and Create cluster resumes from there', onclick: () => void actions.cancelOperation(o.id) }, 'Cancel') : null,
         ),
         h('div', { class: `progress ${o.fraction === undefined && o.status === 'running' ? 'indeterminate' : ''}` }, h('div', { class: 'progress-fill', style: `width:${((o.status === 'done' ? 1 : (o.fraction ?? 0)) * 100).toFixed(1)}%` })),
         o.error ? h('pre', { class: 'operation-error' }, o.error) : null,

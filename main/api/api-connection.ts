@@ -39,6 +39,8 @@ const PARAM_KINDS: { [M in ApiMethod]: ParamKind[] } = {
   checkStep: ['id'],
   up: [],
   destroy: [],
+  stop: [],
+  start: [],
   cancelOperation: ['id'],
   openTerminal: ['id', 'size', 'size'],
   listTerminals: [],

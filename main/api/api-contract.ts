@@ -120,6 +120,8 @@ export interface LabStatus {
   etcd: EtcdStatus;
   api: ApiHealth;
   kubeNodes: KubeNodes;
+  /** stopped: shut down with Stop (or `hardway-lab stop`), not broken; Start boots it again. */
+  lifecycle?: { state: 'stopped' | 'running'; since: string };
 }
 
 export interface TerminalInfo {
@@ -136,7 +138,7 @@ export type TerminalState = 'connecting' | 'connected' | 'reconnecting' | 'close
 /** A long operation (up, destroy, a step run) as the dashboard's progress bar shows it. */
 export interface OperationState {
   id: string;
-  kind: 'up' | 'destroy' | 'run-step' | 'check';
+  kind: 'up' | 'destroy' | 'run-step' | 'check' | 'stop' | 'start';
   label: string;
   /** cancelled: stopped by cancelOperation; what was done stays, and `up` resumes from there. */
   status: 'running' | 'done' | 'failed' | 'cancelled';
@@ -162,6 +164,10 @@ export interface ApiChannels {
   checkStep: { params: [stepId: string]; result: CheckResult };
   up: { params: []; result: StepState[] };
   destroy: { params: []; result: void };
+  /** Shuts the lab down safely (workers, then the control plane before etcd, the LB last). */
+  stop: { params: []; result: void };
+  /** Boots a stopped lab and waits until every checker that passed before passes again. */
+  start: { params: []; result: CheckResult[] };
   /** Stops a running up or step run after the command in flight (which is killed on the node). */
   cancelOperation: { params: [operationId: string]; result: void };
   openTerminal: { params: [node: string, cols: number, rows: number]; result: TerminalInfo };
@@ -193,6 +199,8 @@ export const API_METHODS = [
   'checkStep',
   'up',
   'destroy',
+  'stop',
+  'start',
   'cancelOperation',
   'openTerminal',
   'listTerminals',

@@ -30,6 +30,8 @@ import type { HostKeyPins, SshPool } from '../ssh/ssh-pool.ts';
 import { formatIssue } from '../spec/parse-spec.ts';
 import type { LabEngine } from '../engine/lab-engine.ts';
 import { destroyLab } from '../lab/destroy-lab.ts';
+import { startLab, stopLab } from '../lab/lab-lifecycle.ts';
+import { readLabState } from '../engine/lab-state.ts';
 import { openPartialLabRuntime } from '../lab/lab-runtime.ts';
 
 export interface LabServiceOptions {
@@ -99,6 +101,8 @@ export class LabService implements ApiBackend {
       checkStep: (id) => this.checkStep(id),
       up: () => this.up(),
       destroy: () => this.destroy(),
+      stop: () => this.stop(),
+      start: () => this.start(),
       cancelOperation: async (id) => this.cancelOperation(id),
       openTerminal: (node, cols, rows) => {
         this.nodeOf(node);
@@ -274,6 +278,36 @@ export class LabService implements ApiBackend {
     });
   }
 
+  private async stop(): Promise<void> {
+    const runtime = await this.runtime();
+    const provider = runtime.provider;
+    if (!provider) throw notAvailable(`stopping needs the provider: ${runtime.providerError}`);
+    await this.withOperation('stop', 'Stopping the cluster', async (operation, signal) => {
+      this.terminals.closeAll();
+      await stopLab({ plan: this.context.plan, paths: this.context.paths, provider, pool: runtime.pool }, { signal, onProgress: (message, fraction) => this.progress(operation, message, fraction) });
+      this.status = undefined;
+    });
+  }
+
+  private async start(): Promise<CheckResult[]> {
+    const runtime = await this.runtime();
+    const provider = runtime.provider;
+    if (!provider) throw notAvailable(`starting needs the provider: ${runtime.providerError}`);
+    const engine = await this.engine('starting the cluster');
+    return this.withOperation('start', 'Starting the cluster', async (operation, signal) => {
+      const report = await startLab({ plan: this.context.plan, paths: this.context.paths, provider, pool: runtime.pool, engine }, { signal, onProgress: (message, fraction) => this.progress(operation, message, fraction) });
+      if (!report.ok) operation.error = `started, but ${report.checks.filter((c) => !c.ok).map((c) => c.step).join(', ')} no longer pass their checkers; Create cluster repairs them`;
+      this.status = undefined;
+      return report.checks;
+    });
+  }
+
+  private progress(operation: OperationState, message: string, fraction?: number): void {
+    operation.message = message;
+    if (fraction !== undefined) operation.fraction = fraction;
+    this.publish(operation);
+  }
+
   private stepInfo(engine: LabEngine, id: string): StepInfo {
     const step = engine.listSteps().find((s) => s.id === id);
     if (!step) {
@@ -365,7 +399,8 @@ export class LabService implements ApiBackend {
   private async sweepStatus(): Promise<LabStatus> {
     const runtime = await this.runtime();
     const { plan, paths } = this.context;
-    return collectLabStatus({
+    const lifecycle = readLabState(paths.state).lifecycle;
+    const status = await collectLabStatus({
       plan,
       paths,
       provider: runtime.provider,
@@ -375,6 +410,7 @@ export class LabService implements ApiBackend {
       sshOverride: this.options.sshEndpoint !== undefined,
       kubectl: runtime.engine?.artifactSet().has('kubectl') ? runtime.engine.artifactSet().binaryPath('kubectl') : undefined,
     });
+    return lifecycle ? { ...status, lifecycle } : status;
   }
 
   private nodeOf(name: string): PlannedNode {

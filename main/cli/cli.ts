@@ -24,7 +24,9 @@ import {
   imageBuildCommand,
   interruptSignal,
   sshCommand,
+  startCommand,
   statusCommand,
+  stopCommand,
   upCommand,
   upVmsOnly,
 } from './lab-commands.ts';
@@ -55,6 +57,8 @@ Commands:
      --remove          remove hardway-<lab> from that file
   ssh NODE [-- CMD]    a shell on NODE, or run CMD there
   ssh-forget [NODE]    forget the pinned SSH host key of NODE (or all nodes) after re-creating a VM
+  stop                 shut the lab down safely (workers, then the control plane before etcd, the LB last)
+  start                boot a stopped (or crashed) lab and wait until every checker that passed passes again
   destroy              remove the lab's VMs (the spec, PKI and files stay)
   serve                the app in a browser: http://127.0.0.1:PORT/?token=... [--port N]
   help                 show this help
@@ -183,6 +187,16 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       }
       case 'destroy':
         return await destroyCommand(context(), io);
+      case 'stop':
+      case 'start': {
+        const interrupt = interruptSignal(io);
+        try {
+          if (command === 'stop') return await stopCommand(context(), io, interrupt.signal);
+          return await startCommand(context(), io, interrupt.signal, { artifacts: values.artifacts });
+        } finally {
+          interrupt.dispose();
+        }
+      }
       case 'kubeconfig':
         return await kubeconfigCommand(context(), { merge: values.merge, use: values.use, remove: values.remove }, io);
       case 'serve':

@@ -4,6 +4,7 @@ import { buildBaseImage, findBaseImage } from '../image/build-image.ts';
 import { openLabRuntime, type LabRuntime } from '../lab/lab-runtime.ts';
 import type { LabContext } from './lab-context.ts';
 import { destroyLab } from '../lab/destroy-lab.ts';
+import { startLab, stopLab } from '../lab/lab-lifecycle.ts';
 import { staleKubeconfigHint } from './kubeconfig-command.ts';
 import type { CliIo } from './cli.ts';
 import { formatTable } from './format-plan.ts';
@@ -158,6 +159,33 @@ export async function destroyCommand(ctx: LabContext, io: CliIo): Promise<number
     io.out(`Destroyed the VMs of lab "${ctx.plan.labName}". The spec, PKI and rendered files stay in ${ctx.paths.root}; \`hardway-lab up\` makes the cluster again.`);
     const stale = staleKubeconfigHint(ctx);
     if (stale) io.err(stale);
+    return 0;
+  });
+}
+
+/** `hardway-lab stop`: the cluster shut down in a safe order; the disks keep everything. */
+export async function stopCommand(ctx: LabContext, io: CliIo, signal: AbortSignal): Promise<number> {
+  return withRuntime(ctx, async (runtime) => {
+    const report = await stopLab({ plan: ctx.plan, paths: ctx.paths, provider: runtime.provider, pool: runtime.pool }, { signal, onProgress: (message) => io.err(message) });
+    for (const [node, what] of Object.entries(report.services)) io.err(`[${node}] ${what}`);
+    io.out(`Stopped lab "${ctx.plan.labName}" in ${report.seconds} s. \`hardway-lab start\` boots it again; nothing is lost.`);
+    return 0;
+  });
+}
+
+/** `hardway-lab start`: the VMs booted again, and every checker that passed before passing again. */
+export async function startCommand(ctx: LabContext, io: CliIo, signal: AbortSignal, options: { artifacts?: string } = {}): Promise<number> {
+  return withRuntime(ctx, async (runtime) => {
+    const report = await startLab({ plan: ctx.plan, paths: ctx.paths, provider: runtime.provider, pool: runtime.pool, engine: runtime.engine({ artifactsDir: options.artifacts }) }, { signal, onProgress: (message) => io.err(message) });
+    for (const check of report.checks) {
+      io.err(`  ${check.ok ? 'pass' : 'FAIL'}  ${check.step}${check.ok ? ` (after ${report.passedAfterSeconds[check.step]} s)` : ''}`);
+      for (const p of check.probes.filter((x) => !x.ok)) io.err(`        ${p.node ? `${p.node}: ` : ''}${p.name}: expected ${p.expected}, seen ${p.seen}\n          fix: ${p.hint}`);
+    }
+    if (!report.ok) {
+      io.err(`Started lab "${ctx.plan.labName}", but some steps no longer pass (above). \`hardway-lab up\` repairs them.`);
+      return 1;
+    }
+    io.out(`Started lab "${ctx.plan.labName}" in ${report.seconds} s: every checker that passed before passes again.`);
     return 0;
   });
 }

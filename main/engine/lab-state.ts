@@ -15,6 +15,8 @@ export interface LabStateFile {
   steps: Record<string, StepState>;
   /** How slow the VMs are, measured by step compute; scales every wait. */
   timing?: MeasuredTiming;
+  /** Set by `hardway-lab stop` and `start`: a stopped lab is not a broken one. */
+  lifecycle?: { state: 'stopped' | 'running'; since: string };
 }
 
 export function emptyLabState(): LabStateFile {
@@ -32,7 +34,7 @@ export function readLabState(path: string): LabStateFile {
   try {
     const parsed = JSON.parse(text) as Partial<LabStateFile>;
     if (parsed.version !== 1 || typeof parsed.steps !== 'object' || parsed.steps === null) throw new Error('not a version-1 state file');
-    return { version: 1, updatedAt: parsed.updatedAt ?? new Date(0).toISOString(), steps: { ...parsed.steps }, ...(parsed.timing ? { timing: parsed.timing } : {}) };
+    return { version: 1, updatedAt: parsed.updatedAt ?? new Date(0).toISOString(), steps: { ...parsed.steps }, ...(parsed.timing ? { timing: parsed.timing } : {}), ...(parsed.lifecycle ? { lifecycle: parsed.lifecycle } : {}) };
   } catch (error) {
     // Only a hint is lost: every step will be checked or run again.
     const aside = `${path}.damaged-${Date.now()}`;
