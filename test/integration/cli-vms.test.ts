@@ -1,6 +1,10 @@
 // The CLI on real VMs, as a user runs it: `up --vms-only` interrupted with Ctrl-C, `up` again
-// continues, `ssh NODE -- CMD`, `status --json`, `destroy` leaves nothing. Every command runs
-// inside a network namespace this test creates, so the lab network never touches the host's.
+// continues, `ssh NODE -- CMD`, `status --json`; then (with the Go-built artifacts) `up --until
+// etcd`, a key written into etcd, `stop` (the units stopped, then the VMs, state.json says
+// stopped), `start` (every checker that passed passes again, the key still there), every qemu
+// killed at once (a host crash) and `start` again; `destroy` leaves nothing and empties state.json.
+// Every command runs inside a network namespace this test creates, so the lab network never
+// touches the host's.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -10,6 +14,12 @@ import { join } from 'node:path';
 import test from 'node:test';
 import { buildBaseImage, commandExists } from '../../main/image/build-image.ts';
 import { NetworkNamespace, REPO_ROOT, netnsUnavailableReason } from '../helpers/netns.ts';
+import { testArtifacts } from '../helpers/lab-artifacts.ts';
+import { readLabState } from '../../main/engine/lab-state.ts';
+
+const built = testArtifacts();
+if (built.skip) console.warn(`SKIPPED (inside the CLI test): stop and start on a lab with etcd: ${built.skip}`);
+const ETCDCTL = 'etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key --command-timeout=30s';
 
 const CLI = join(REPO_ROOT, 'bin', 'hardway-lab.mjs');
 const skip =
@@ -25,7 +35,7 @@ function cli(ns: NetworkNamespace, args: string[], timeoutMs = 60_000) {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-test('cli on VMs: up --vms-only survives Ctrl-C, then ssh, status and destroy', { skip, timeout: 30 * 60_000 }, async () => {
+test('cli on VMs: up --vms-only survives Ctrl-C, then ssh, status, up to etcd, stop, start, a host crash, start, and destroy', { skip, timeout: 90 * 60_000 }, async () => {
   await buildBaseImage({ onProgress: () => {} });
   const dir = mkdtempSync(join(tmpdir(), 'hwl-cli-'));
   const lab = join(dir, 'lab');
@@ -64,8 +74,45 @@ test('cli on VMs: up --vms-only survives Ctrl-C, then ssh, status and destroy', 
       ['worker-0', 'running', 'ok'],
     ]);
 
+    if (built.artifacts) {
+      const artifacts = built.artifacts.root;
+      const up = cli(ns, ['up', '--until', 'etcd', '--lab', lab, '--artifacts', artifacts], 40 * 60_000);
+      assert.equal(up.code, 0, `up --until etcd:\n${up.stderr.slice(-3000)}`);
+      assert.equal(cli(ns, ['ssh', 'controller-0', '--lab', lab, '--', `${ETCDCTL} put hwl-lifecycle kept`], 120_000).code, 0);
+
+      const t0 = Date.now();
+      const stop = cli(ns, ['stop', '--lab', lab], 10 * 60_000);
+      console.log(`stop took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      assert.equal(stop.code, 0, stop.stderr);
+      assert.match(stop.stderr, /\[worker-0\] stopped kubelet, kube-proxy, containerd/);
+      assert.match(stop.stderr, /\[controller-0\] stopped kube-scheduler, kube-controller-manager, kube-apiserver; stopped etcd/);
+      assert.ok(stop.stderr.indexOf('stopping the workers') < stop.stderr.indexOf('stopping the control plane'), 'workers first');
+      assert.equal(readLabState(join(lab, 'state.json')).lifecycle?.state, 'stopped');
+      const stopped = JSON.parse(cli(ns, ['status', '--json', '--lab', lab]).stdout) as Array<{ node: string; state: string }>;
+      assert.deepEqual(stopped.map((r) => r.state), ['stopped', 'stopped']);
+      assert.deepEqual(ns.pids(), [], 'no qemu runs while stopped');
+
+      for (const round of ['after stop', 'after a host crash']) {
+        const t1 = Date.now();
+        const start = cli(ns, ['start', '--lab', lab, '--artifacts', artifacts], 30 * 60_000);
+        console.log(`start ${round} took ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+        assert.equal(start.code, 0, `start ${round}:\n${start.stderr.slice(-3000)}`);
+        assert.match(start.stdout, /every checker that passed before passes again/);
+        for (const step of ['preflight', 'compute', 'certificates', 'kubeconfigs', 'encryption-config', 'etcd']) assert.match(start.stderr, new RegExp(`pass  ${step} \\(after \\d+ s\\)`), `${round}: ${step}`);
+        assert.equal(readLabState(join(lab, 'state.json')).lifecycle?.state, 'running');
+        const key = cli(ns, ['ssh', 'controller-0', '--lab', lab, '--', `${ETCDCTL} get hwl-lifecycle --print-value-only`], 120_000);
+        assert.equal(key.stdout.trim(), 'kept', `${round}: etcd kept its data (${key.stderr})`);
+        if (round === 'after stop') {
+          // A host crash: every qemu of the lab killed at once, no shutdown.
+          for (const pid of ns.pids()) process.kill(pid, 'SIGKILL');
+          await new Promise((resolve) => setTimeout(resolve, 2000));
+        }
+      }
+    }
+
     const destroy = cli(ns, ['destroy', '--lab', lab], 5 * 60_000);
     assert.equal(destroy.code, 0, destroy.stderr);
+    assert.deepEqual(readLabState(join(lab, 'state.json')).steps, {}, 'no step of a destroyed lab is done');
     assert.equal(existsSync(join(lab, 'vms', 'worker-0')), false, 'overlays removed');
     assert.equal(existsSync(join(lab, 'hardway-lab.yaml')), true, 'the spec stays');
     assert.deepEqual(ns.pids(), [], 'no qemu left in the namespace');
