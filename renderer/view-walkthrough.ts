@@ -84,6 +84,7 @@ function stepDetail(step: StepInfo, state: AppState, actions: Actions): HTMLElem
   const check = state.checks[step.id];
   const busy = state.busy[step.id];
   const progress = state.progress[step.id];
+  const running = busy === 'run' ? runningStepOperation(state) : undefined;
   const byNode = new Map<string, typeof step.commands>();
   for (const c of step.commands) byNode.set(c.node, [...(byNode.get(c.node) ?? []), c]);
   return h(
@@ -98,8 +99,8 @@ function stepDetail(step: StepInfo, state: AppState, actions: Actions): HTMLElem
         { class: 'step-actions' },
         h('button', { class: 'btn primary', 'data-action': 'run-step', disabled: Boolean(busy), onclick: () => void actions.runStep(step.id) }, busy === 'run' ? 'Running…' : 'Run step'),
         h('button', { class: 'btn', 'data-action': 'check-step', disabled: Boolean(busy), onclick: () => void actions.checkStep(step.id) }, busy === 'check' ? 'Checking…' : 'Check'),
-        runningStepOperation(state) && busy === 'run'
-          ? h('button', { class: 'btn', 'data-action': 'cancel-operation', title: 'Stops the step after killing the command in flight; Run step or Create cluster runs it again', onclick: () => void actions.cancelOperation(runningStepOperation(state)!.id) }, 'Cancel')
+        running
+          ? h('button', { class: 'btn', 'data-action': 'cancel-operation', title: 'Stops the step after killing the command in flight; Run step or Create cluster runs it again', onclick: () => void actions.cancelOperation(running.id) }, 'Cancel')
           : null,
       ),
     ),

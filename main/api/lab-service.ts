@@ -266,10 +266,15 @@ export class LabService implements ApiBackend {
     });
   }
 
-  private async destroy(): Promise<void> {
+  /** The runtime and its provider, or a not-available error saying why there is none. */
+  private async requireProvider(purpose: string): Promise<{ runtime: Runtime; provider: Provider }> {
     const runtime = await this.runtime();
-    const provider = runtime.provider;
-    if (!provider) throw notAvailable(`destroying needs the provider: ${runtime.providerError}`);
+    if (!runtime.provider) throw notAvailable(`${purpose} needs the provider: ${runtime.providerError}`);
+    return { runtime, provider: runtime.provider };
+  }
+
+  private async destroy(): Promise<void> {
+    const { runtime, provider } = await this.requireProvider('destroying');
     await this.withOperation('destroy', 'Destroying the cluster', async () => {
       this.terminals.closeAll();
       // Under the lab lock; forgets the host keys and empties state.json (no step is done any more).
@@ -279,9 +284,7 @@ export class LabService implements ApiBackend {
   }
 
   private async stop(): Promise<void> {
-    const runtime = await this.runtime();
-    const provider = runtime.provider;
-    if (!provider) throw notAvailable(`stopping needs the provider: ${runtime.providerError}`);
+    const { runtime, provider } = await this.requireProvider('stopping');
     await this.withOperation('stop', 'Stopping the cluster', async (operation, signal) => {
       this.terminals.closeAll();
       await stopLab({ plan: this.context.plan, paths: this.context.paths, provider, pool: runtime.pool }, { signal, onProgress: (message, fraction) => this.progress(operation, message, fraction) });
@@ -290,9 +293,7 @@ export class LabService implements ApiBackend {
   }
 
   private async start(): Promise<CheckResult[]> {
-    const runtime = await this.runtime();
-    const provider = runtime.provider;
-    if (!provider) throw notAvailable(`starting needs the provider: ${runtime.providerError}`);
+    const { runtime, provider } = await this.requireProvider('starting');
     const engine = await this.engine('starting the cluster');
     return this.withOperation('start', 'Starting the cluster', async (operation, signal) => {
       const report = await startLab({ plan: this.context.plan, paths: this.context.paths, provider, pool: runtime.pool, engine }, { signal, onProgress: (message, fraction) => this.progress(operation, message, fraction) });

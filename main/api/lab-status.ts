@@ -13,6 +13,7 @@ import type { Plan, PlannedNode } from '../plan/address-plan.ts';
 import type { LabPaths } from '../lab/lab-dir.ts';
 import type { NodeStatus, Provider } from '../providers/provider.ts';
 import type { ExecResult } from '../ssh/ssh-errors.ts';
+import { adminKubeconfigPath } from '../steps/host-kubectl.ts';
 
 export interface StatusSources {
   plan: Plan;
@@ -263,7 +264,7 @@ async function apiHealth(sources: StatusSources, vmStates: Map<string, NodeStatu
 }
 
 async function kubeNodesStatus(sources: StatusSources, api: ApiHealth, timeoutMs: number): Promise<KubeNodes> {
-  const kubeconfig = join(sources.paths.kubeconfigs, 'admin.kubeconfig');
+  const kubeconfig = adminKubeconfigPath(sources.paths);
   if (api.health !== 'ok' && api.health !== 'degraded') return { health: 'unknown', nodes: [], detail: 'the API does not answer, so nodes cannot be listed' };
   if (!existsSync(kubeconfig)) return { health: 'unknown', nodes: [], detail: 'no admin kubeconfig in the lab yet' };
   const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {

@@ -2,8 +2,6 @@
 // own or merged into the user's kubeconfig as `hardway-<lab>` (like minikube and kind do).
 
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { LabPaths } from '../lab/lab-dir.ts';
 import {
   hasLabContext,
   KubeconfigError,
@@ -14,6 +12,7 @@ import {
   userKubeconfigPath,
   writeKubeconfigAtomically,
 } from '../lab/kubeconfig-merge.ts';
+import { adminKubeconfigPath } from '../steps/host-kubectl.ts';
 import type { CliIo } from './cli.ts';
 import type { LabContext } from './lab-context.ts';
 import { UsageError } from './lab-context.ts';
@@ -22,10 +21,6 @@ export interface KubeconfigOptions {
   merge?: boolean;
   use?: boolean;
   remove?: boolean;
-}
-
-export function adminKubeconfigPath(paths: LabPaths): string {
-  return join(paths.kubeconfigs, 'admin.kubeconfig');
 }
 
 export async function kubeconfigCommand(ctx: LabContext, options: KubeconfigOptions, io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {

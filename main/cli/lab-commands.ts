@@ -177,11 +177,9 @@ export async function stopCommand(ctx: LabContext, io: CliIo, signal: AbortSigna
 export async function startCommand(ctx: LabContext, io: CliIo, signal: AbortSignal, options: { artifacts?: string } = {}): Promise<number> {
   return withRuntime(ctx, async (runtime) => {
     const report = await startLab({ plan: ctx.plan, paths: ctx.paths, provider: runtime.provider, pool: runtime.pool, engine: runtime.engine({ artifactsDir: options.artifacts }) }, { signal, onProgress: (message) => io.err(message) });
-    for (const check of report.checks) {
-      io.err(`  ${check.ok ? 'pass' : 'FAIL'}  ${check.step}${check.ok ? ` (after ${report.passedAfterSeconds[check.step]} s)` : ''}`);
-      for (const p of check.probes.filter((x) => !x.ok)) io.err(`        ${p.node ? `${p.node}: ` : ''}${p.name}: expected ${p.expected}, seen ${p.seen}\n          fix: ${p.hint}`);
-    }
+    for (const check of report.checks.filter((c) => c.ok)) io.err(`  pass  ${check.step} (after ${report.passedAfterSeconds[check.step]} s)`);
     if (!report.ok) {
+      io.err(formatChecks(report.checks.filter((c) => !c.ok)));
       io.err(`Started lab "${ctx.plan.labName}", but some steps no longer pass (above). \`hardway-lab up\` repairs them.`);
       return 1;
     }

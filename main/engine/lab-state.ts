@@ -88,8 +88,19 @@ export async function findResumePoint(
   return { index: stepIds.length, checks };
 }
 
+/** `work` under the lab lock (see LabLock), released whatever happens. */
+export async function withLabLock<T>(path: string, purpose: string, work: () => Promise<T>): Promise<T> {
+  const lock = new LabLock(path);
+  lock.acquire(purpose);
+  try {
+    return await work();
+  } finally {
+    lock.release();
+  }
+}
+
 /**
- * Only one changing operation per lab (up, a step, destroy), from any process: <lab>/engine.lock
+ * Only one changing operation per lab (up, a step, destroy, stop, start), from any process: <lab>/engine.lock
  * holds the pid, what it does and since when; a lock of a dead process is taken over.
  */
 export class LabLock {

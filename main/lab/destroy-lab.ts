@@ -3,7 +3,7 @@
 // forgotten (new VMs get new ones); and state.json emptied, since no step of a destroyed cluster
 // is done any more. The spec, PKI, secrets and rendered files stay.
 
-import { emptyLabState, LabLock, writeLabState } from '../engine/lab-state.ts';
+import { emptyLabState, withLabLock, writeLabState } from '../engine/lab-state.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { HostKeyPins, SshPool } from '../ssh/ssh-pool.ts';
 import type { LabPaths } from './lab-dir.ts';
@@ -16,14 +16,10 @@ export interface DestroyParts {
 }
 
 export async function destroyLab({ provider, pool, hostKeys, paths }: DestroyParts): Promise<void> {
-  const lock = new LabLock(paths.lock);
-  lock.acquire('destroy');
-  try {
+  await withLabLock(paths.lock, 'destroy', async () => {
     pool.close();
     await provider.destroy();
     hostKeys.forgetAll();
     writeLabState(paths.state, emptyLabState());
-  } finally {
-    lock.release();
-  }
+  });
 }

@@ -15,7 +15,7 @@ export interface LabPaths {
   ssh: string;
   logs: string;
   state: string;
-  /** Held by whatever changes the lab (up, a step, destroy): one at a time, across processes. */
+  /** Held by whatever changes the lab (up, a step, destroy, stop, start): one at a time, across processes. */
   lock: string;
 }
 

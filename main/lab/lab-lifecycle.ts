@@ -7,10 +7,11 @@
 // (no step runs). After a host crash (every qemu killed) start is the same: the disks hold etcd's
 // data and every file the steps wrote.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LabEngine } from '../engine/lab-engine.ts';
 import type { CheckResult } from '../engine/engine-types.ts';
-import { LabLock, readLabState, writeLabState } from '../engine/lab-state.ts';
-import type { Plan } from '../plan/address-plan.ts';
+import { readLabState, withLabLock, writeLabState } from '../engine/lab-state.ts';
+import type { Plan, PlannedNode } from '../plan/address-plan.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { SshPool } from '../ssh/ssh-pool.ts';
 import type { LabPaths } from './lab-dir.ts';
@@ -51,15 +52,12 @@ const CONTROL_PLANE_UNITS = ['kube-scheduler', 'kube-controller-manager', 'kube-
 export async function stopLab(parts: Omit<LifecycleParts, 'engine'>, options: LifecycleOptions = {}): Promise<StopReport> {
   const { plan, paths, provider, pool } = parts;
   const progress = options.onProgress ?? (() => {});
-  const lock = new LabLock(paths.lock);
-  lock.acquire('stop');
-  const started = Date.now();
-  const services: Record<string, string> = {};
-  try {
+  return withLabLock(paths.lock, 'stop', async () => {
+    const started = Date.now();
+    const services: Record<string, string> = {};
     const running = new Set((await provider.status()).filter((s) => s.state === 'running' || s.state === 'starting').map((s) => s.node));
-    const workers = plan.nodes.filter((n) => n.role === 'worker' && running.has(n.name)).map((n) => n.name);
-    const controllers = plan.nodes.filter((n) => n.role === 'controller' && running.has(n.name)).map((n) => n.name);
-    const lbs = plan.nodes.filter((n) => n.role === 'lb' && running.has(n.name)).map((n) => n.name);
+    const runningOf = (role: PlannedNode['role']) => nodesOf(plan, role).filter((n) => running.has(n));
+    const [workers, controllers, lbs] = [runningOf('worker'), runningOf('controller'), runningOf('lb')];
     /** Stops units on nodes; a node that does not answer is shut down anyway (its disk is consistent after an ACPI shutdown). */
     const stopUnits = async (nodes: string[], units: string[]): Promise<void> => {
       await Promise.all(
@@ -84,18 +82,14 @@ export async function stopLab(parts: Omit<LifecycleParts, 'engine'>, options: Li
     writeLabState(paths.state, state);
     progress('stopped', 1);
     return { seconds: Math.round((Date.now() - started) / 1000), services };
-  } finally {
-    lock.release();
-  }
+  });
 }
 
 export async function startLab(parts: LifecycleParts, options: LifecycleOptions = {}): Promise<StartReport> {
   const { plan, paths, provider, pool, engine } = parts;
   const progress = options.onProgress ?? (() => {});
-  const lock = new LabLock(paths.lock);
-  lock.acquire('start');
-  const started = Date.now();
-  try {
+  return withLabLock(paths.lock, 'start', async () => {
+    const started = Date.now();
     const before = readLabState(paths.state);
     const wereDone = engine.steps.filter((s) => before.steps[s.id]?.status === 'done').map((s) => s.id);
     const scale = Math.min(engine.timing().scale, 10);
@@ -110,11 +104,10 @@ export async function startLab(parts: LifecycleParts, options: LifecycleOptions 
         }),
       );
     };
-    const ofRole = (role: string) => plan.nodes.filter((n) => n.role === role).map((n) => n.name);
     progress(`booting the load balancer and the controllers`, 0.05);
-    await boot([...ofRole('lb'), ...ofRole('controller')]);
+    await boot([...nodesOf(plan, 'lb'), ...nodesOf(plan, 'controller')]);
     progress(`booting the workers`, 0.35);
-    await boot(ofRole('worker'));
+    await boot(nodesOf(plan, 'worker'));
     const state = readLabState(paths.state);
     state.lifecycle = { state: 'running', since: new Date().toISOString() };
     writeLabState(paths.state, state);
@@ -131,7 +124,7 @@ export async function startLab(parts: LifecycleParts, options: LifecycleOptions 
         options.signal?.throwIfAborted();
         [result] = (await engine.check(id, { signal: options.signal })) as [CheckResult];
         if (result.ok || Date.now() > deadline) break;
-        await new Promise((resolve) => setTimeout(resolve, 10_000));
+        await sleep(10_000);
       }
       checks.push(result);
       if (result.ok) passedAfterSeconds[id] = Math.round((Date.now() - started) / 1000);
@@ -139,7 +132,9 @@ export async function startLab(parts: LifecycleParts, options: LifecycleOptions 
     const ok = checks.every((c) => c.ok);
     progress(ok ? 'started: every checker that passed before passes again' : `started, but ${checks.filter((c) => !c.ok).map((c) => c.step).join(', ')} still fail`, 1);
     return { seconds: Math.round((Date.now() - started) / 1000), sshSeconds, checks, passedAfterSeconds, ok };
-  } finally {
-    lock.release();
-  }
+  });
+}
+
+function nodesOf(plan: Plan, role: PlannedNode['role']): string[] {
+  return plan.nodes.filter((n) => n.role === role).map((n) => n.name);
 }

@@ -638,14 +638,7 @@ function runChild(command: string, argv: string[], env: NodeJS.ProcessEnv): Prom
 
 /** The host's kubectl (the lab's own) with the admin kubeconfig, which points at the LB. */
 async function kubectlViaLb(lab: Lab, args: string[]): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(join(lab.artifactsDir, 'bin', 'kubectl'), ['--kubeconfig', join(lab.paths.kubeconfigs, 'admin.kubeconfig'), '--request-timeout=60s', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout!.on('data', (c: Buffer) => (output += c.toString('utf8')));
-    child.stderr!.on('data', (c: Buffer) => (output += c.toString('utf8')));
-    child.once('error', (error) => resolve({ code: 127, output: error.message }));
-    child.once('exit', (code) => resolve({ code: code ?? 1, output }));
-  });
+  return runChild(join(lab.artifactsDir, 'bin', 'kubectl'), ['--kubeconfig', join(lab.paths.kubeconfigs, 'admin.kubeconfig'), '--request-timeout=60s', ...args], process.env);
 }
 
 export interface BenchResult {
