@@ -18,6 +18,7 @@ import { HostKeyPins } from '../ssh/host-key-pins.ts';
 import { hostKeyPinsFile } from '../lab/lab-runtime.ts';
 import { artifactsCommand } from './artifact-commands.ts';
 import { kubeconfigCommand } from './kubeconfig-command.ts';
+import { rewindCommand, snapshotCommand } from './snapshot-commands.ts';
 import {
   checkCommand,
   destroyCommand,
@@ -59,7 +60,11 @@ Commands:
   ssh-forget [NODE]    forget the pinned SSH host key of NODE (or all nodes) after re-creating a VM
   stop                 shut the lab down safely (workers, then the control plane before etcd, the LB last)
   start                boot a stopped (or crashed) lab and wait until every checker that passed passes again
-  destroy              remove the lab's VMs (the spec, PKI and files stay)
+  snapshot save NAME   a snapshot of every node (and the lab's PKI and state) at one moment
+  snapshot restore NAME  every VM, the PKI and the step states back to NAME; waits for its checkers
+  snapshot list        the lab's snapshots [--json]; snapshot delete NAME removes one
+  rewind STEP          back to the moment after STEP (its automatic snapshot): later steps are not done
+  destroy              remove the lab's VMs and snapshots (the spec, PKI and files stay)
   serve                the app in a browser: http://127.0.0.1:PORT/?token=... [--port N]
   help                 show this help
 
@@ -193,6 +198,16 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         try {
           if (command === 'stop') return await stopCommand(context(), io, interrupt.signal);
           return await startCommand(context(), io, interrupt.signal, { artifacts: values.artifacts });
+        } finally {
+          interrupt.dispose();
+        }
+      }
+      case 'snapshot':
+      case 'rewind': {
+        const interrupt = interruptSignal(io);
+        try {
+          if (command === 'rewind') return await rewindCommand(context(), positionals[1], { artifacts: values.artifacts }, io, interrupt.signal);
+          return await snapshotCommand(context(), positionals[1], positionals[2], { json: values.json, artifacts: values.artifacts }, io, interrupt.signal);
         } finally {
           interrupt.dispose();
         }

@@ -37,6 +37,11 @@ export interface LabEngineOptions {
   steps?: StepDefinition[];
   /** Default: scale 3 (room for software-emulated VMs). */
   timing?: Timing;
+  /**
+   * Called after each step whose checker passes (e.g. a snapshot of every node, see
+   * lab/lab-snapshots.ts); returns what to log. Its failure is a warning, never the step's.
+   */
+  afterStepDone?: (step: string, signal: AbortSignal) => Promise<string | undefined>;
 }
 
 export interface UpOptions extends StepSelection {
@@ -320,6 +325,14 @@ export class LabEngine {
       finished.error = `the step ran, but its checker fails:\n${failing.map((p) => `  ${p.node ? `${p.node}: ` : ''}${p.name}: expected ${p.expected}, seen ${p.seen}\n    fix: ${p.hint}`).join('\n')}`;
     }
     this.saveStepState(finished);
+    if (check.ok && this.options.afterStepDone && !signal.aborted) {
+      try {
+        const said = await this.options.afterStepDone(step.id, signal);
+        if (said) ctx.info(said);
+      } catch (error) {
+        this.warn(`step ${step.id} is done, but the snapshot after it failed: ${describeError(error)}`, step.id);
+      }
+    }
     return { state: finished, check };
   }
 

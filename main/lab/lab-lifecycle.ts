@@ -86,53 +86,61 @@ export async function stopLab(parts: Omit<LifecycleParts, 'engine'>, options: Li
 }
 
 export async function startLab(parts: LifecycleParts, options: LifecycleOptions = {}): Promise<StartReport> {
+  return withLabLock(parts.paths.lock, 'start', async () => {
+    const before = readLabState(parts.paths.state);
+    return bootAndRecheck(parts, parts.engine.steps.filter((s) => before.steps[s.id]?.status === 'done').map((s) => s.id), options);
+  });
+}
+
+/**
+ * Boots every node (the load balancer and the controllers, then the workers), marks the lab
+ * running, and checks each of `wereDone` until it passes or the deadline (scaled to the guests'
+ * measured speed) is over: what `start` and a snapshot restore wait for. The caller holds the lock.
+ */
+export async function bootAndRecheck(parts: LifecycleParts, wereDone: readonly string[], options: LifecycleOptions = {}): Promise<StartReport> {
   const { plan, paths, provider, pool, engine } = parts;
   const progress = options.onProgress ?? (() => {});
-  return withLabLock(paths.lock, 'start', async () => {
-    const started = Date.now();
-    const before = readLabState(paths.state);
-    const wereDone = engine.steps.filter((s) => before.steps[s.id]?.status === 'done').map((s) => s.id);
-    const scale = Math.min(engine.timing().scale, 10);
-    const sshSeconds: Record<string, number> = {};
-    const boot = async (names: string[]): Promise<void> => {
-      if (names.length === 0) return;
-      await provider.start(names);
-      await Promise.all(
-        names.map(async (node) => {
-          await pool.waitForSsh(node, { timeoutMs: 10 * 60_000 * Math.max(1, scale / 2), signal: options.signal, consoleTail: () => provider.consoleTail(node, 30) });
-          sshSeconds[node] = Math.round((Date.now() - started) / 1000);
-        }),
-      );
-    };
-    progress(`booting the load balancer and the controllers`, 0.05);
-    await boot([...nodesOf(plan, 'lb'), ...nodesOf(plan, 'controller')]);
-    progress(`booting the workers`, 0.35);
-    await boot(nodesOf(plan, 'worker'));
-    const state = readLabState(paths.state);
-    state.lifecycle = { state: 'running', since: new Date().toISOString() };
-    writeLabState(paths.state, state);
+  const started = Date.now();
+  const scale = Math.min(engine.timing().scale, 10);
+  const sshSeconds: Record<string, number> = {};
+  const boot = async (names: string[]): Promise<void> => {
+    if (names.length === 0) return;
+    await provider.start(names);
+    await Promise.all(
+      names.map(async (node) => {
+        await pool.waitForSsh(node, { timeoutMs: 10 * 60_000 * Math.max(1, scale / 2), signal: options.signal, consoleTail: () => provider.consoleTail(node, 30) });
+        sshSeconds[node] = Math.round((Date.now() - started) / 1000);
+      }),
+    );
+  };
+  progress(`booting the load balancer and the controllers`, 0.05);
+  await boot([...nodesOf(plan, 'lb'), ...nodesOf(plan, 'controller')]);
+  progress(`booting the workers`, 0.35);
+  await boot(nodesOf(plan, 'worker'));
+  const state = readLabState(paths.state);
+  state.lifecycle = { state: 'running', since: new Date().toISOString() };
+  writeLabState(paths.state, state);
 
-    // Every step that passed before must pass again; services come up by themselves (enabled
-    // units), which under software emulation takes minutes.
-    const deadline = Date.now() + 20 * 60_000 * Math.max(1, scale / 4);
-    const checks: CheckResult[] = [];
-    const passedAfterSeconds: Record<string, number> = {};
-    for (const [index, id] of wereDone.entries()) {
-      progress(`waiting for step ${id} to pass its checker again`, 0.5 + (0.5 * index) / Math.max(wereDone.length, 1));
-      let result: CheckResult;
-      for (;;) {
-        options.signal?.throwIfAborted();
-        [result] = (await engine.check(id, { signal: options.signal })) as [CheckResult];
-        if (result.ok || Date.now() > deadline) break;
-        await sleep(10_000);
-      }
-      checks.push(result);
-      if (result.ok) passedAfterSeconds[id] = Math.round((Date.now() - started) / 1000);
+  // Every step that passed before must pass again; services come up by themselves (enabled
+  // units), which under software emulation takes minutes.
+  const deadline = Date.now() + 20 * 60_000 * Math.max(1, scale / 4);
+  const checks: CheckResult[] = [];
+  const passedAfterSeconds: Record<string, number> = {};
+  for (const [index, id] of wereDone.entries()) {
+    progress(`waiting for step ${id} to pass its checker again`, 0.5 + (0.5 * index) / Math.max(wereDone.length, 1));
+    let result: CheckResult;
+    for (;;) {
+      options.signal?.throwIfAborted();
+      [result] = (await engine.check(id, { signal: options.signal })) as [CheckResult];
+      if (result.ok || Date.now() > deadline) break;
+      await sleep(10_000);
     }
-    const ok = checks.every((c) => c.ok);
-    progress(ok ? 'started: every checker that passed before passes again' : `started, but ${checks.filter((c) => !c.ok).map((c) => c.step).join(', ')} still fail`, 1);
-    return { seconds: Math.round((Date.now() - started) / 1000), sshSeconds, checks, passedAfterSeconds, ok };
-  });
+    checks.push(result);
+    if (result.ok) passedAfterSeconds[id] = Math.round((Date.now() - started) / 1000);
+  }
+  const ok = checks.every((c) => c.ok);
+  progress(ok ? 'started: every checker that passed before passes again' : `started, but ${checks.filter((c) => !c.ok).map((c) => c.step).join(', ')} still fail`, 1);
+  return { seconds: Math.round((Date.now() - started) / 1000), sshSeconds, checks, passedAfterSeconds, ok };
 }
 
 function nodesOf(plan: Plan, role: PlannedNode['role']): string[] {

@@ -12,6 +12,7 @@ import { ensureLabSshKey, type LabSshKey } from '../ssh/lab-ssh-key.ts';
 import { HostKeyPins, SshPool } from '../ssh/ssh-pool.ts';
 import { ArtifactSource } from '../artifacts/artifact-source.ts';
 import { LabEngine } from '../engine/lab-engine.ts';
+import { autoSnapshotPolicy, snapshotAfterStep } from './lab-snapshots.ts';
 
 export interface LabRuntimeInput {
   plan: Plan;
@@ -98,12 +99,27 @@ export async function openPartialLabRuntime(input: LabRuntimeInput, options: Lab
         executor: pool,
         provider,
         artifacts: labArtifactSource({ plan, spec, paths }, engineOptions),
+        afterStepDone: provider ? afterEachStep(input, provider, pool, () => engine!.steps.map((s) => s.id)) : undefined,
       });
       return engine;
     },
     close() {
       pool.close();
     },
+  };
+}
+
+/** The engine's after-step hook: a snapshot of every node when the spec (or the free disk) says so; the policy is said once. */
+function afterEachStep(input: LabRuntimeInput, provider: Provider, pool: SshPool, stepIds: () => string[]) {
+  let said = false;
+  return async (step: string): Promise<string | undefined> => {
+    const policy = autoSnapshotPolicy(input.spec, input.paths, input.plan.nodes.length);
+    if (!policy.on) {
+      if (said) return undefined;
+      said = true;
+      return `no snapshot after each step: ${policy.reason}`;
+    }
+    return snapshotAfterStep({ plan: input.plan, paths: input.paths, provider, pool, stepIds: stepIds() }, step);
   };
 }
 

@@ -75,4 +75,16 @@ export interface Provider {
   /** The last lines of the node's serial console, for errors about nodes that never came up. */
   consoleTail(node: string, lines?: number): Promise<string>;
   onProgress(listener: (event: ProviderProgress) => void): () => void;
+  /**
+   * Snapshots of the nodes' disks, by name, taken at one moment for all given nodes (all when
+   * omitted); a snapshot of the same name is replaced. The lab-level bookkeeping (which step, the
+   * host's state) lives in lab/lab-snapshots.ts.
+   */
+  snapshotSave(name: string, nodes?: string[]): Promise<void>;
+  /** Brings the nodes' disks back to the snapshot; the nodes may be left stopped (start() boots them). */
+  snapshotRestore(name: string, nodes?: string[]): Promise<void>;
+  /** A no-op on nodes that do not have it. */
+  snapshotDelete(name: string, nodes?: string[]): Promise<void>;
+  /** The snapshot names a node has (none when its VM does not exist). */
+  snapshotList(node: string): Promise<string[]>;
 }

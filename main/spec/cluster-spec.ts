@@ -69,6 +69,17 @@ export interface ArtifactsSpec {
   dir?: string;
 }
 
+export const SNAPSHOT_SETTINGS = ['auto', 'on', 'off'] as const;
+export type SnapshotSetting = (typeof SNAPSHOT_SETTINGS)[number];
+
+/**
+ * `afterEachStep`: take a snapshot of every node after each step (`after-<step>`, what `rewind`
+ * goes back to). `auto` (default): on when the lab's disk has room (3 GiB free per node).
+ */
+export interface SnapshotsSpec {
+  afterEachStep: SnapshotSetting;
+}
+
 export interface ClusterSpec {
   name: string;
   preset: PresetName;
@@ -78,6 +89,7 @@ export interface ClusterSpec {
   network: NetworkSpec;
   versions: VersionsSpec;
   artifacts: ArtifactsSpec;
+  snapshots: SnapshotsSpec;
   pki: { keyAlgorithm: KeyAlgorithm };
 }
 
@@ -130,6 +142,7 @@ export function presetSpec(preset: PresetName, name = 'hardway'): ClusterSpec {
     network: { ...DEFAULT_NETWORK },
     versions: { ...DEFAULT_VERSIONS },
     artifacts: { source: 'auto' },
+    snapshots: { afterEachStep: 'auto' },
     pki: { keyAlgorithm: 'ecdsa-p256' },
   };
 }

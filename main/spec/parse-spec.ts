@@ -16,6 +16,7 @@ import {
   type Role,
   type RoleSpec,
   presetSpec,
+  SNAPSHOT_SETTINGS,
 } from './cluster-spec.ts';
 import { cidrSize, cidrsOverlap, parseCidr, type Cidr } from '../plan/ipv4.ts';
 import { NODE_OFFSET, nodeNamesFor } from '../plan/address-plan.ts';
@@ -108,6 +109,7 @@ const SPEC_SHAPE: Shape = {
     crictl: 'string',
   },
   artifacts: { source: 'string', dir: 'string' },
+  snapshots: { afterEachStep: 'string' },
   pki: { keyAlgorithm: 'string' },
 };
 
@@ -228,6 +230,7 @@ function resolveSpec(raw: unknown, issues: SpecIssue[]): ClusterSpec | undefined
     network: { ...base.network, ...(user.network ?? {}) },
     versions: { ...base.versions, ...(user.versions ?? {}) },
     artifacts: { ...base.artifacts, ...(user.artifacts ?? {}) },
+    snapshots: { ...base.snapshots, ...(user.snapshots ?? {}) },
     pki: { ...base.pki, ...(user.pki ?? {}) },
   };
 }
@@ -262,6 +265,9 @@ export function validateSpec(spec: ClusterSpec, context: ValidationContext = {})
   }
   validateImage(spec, error);
   validateArtifacts(spec, error);
+  if (!(SNAPSHOT_SETTINGS as readonly string[]).includes(spec.snapshots.afterEachStep)) {
+    error('snapshots.afterEachStep', `unknown setting "${spec.snapshots.afterEachStep}"`, `use one of: ${SNAPSHOT_SETTINGS.join(', ')} (auto takes them when the disk has room).`);
+  }
 
   for (const role of ROLES) validateRole(role, spec.nodes[role], error);
   validateMembership(spec, error, warn);

@@ -2,7 +2,10 @@
 // continues, `ssh NODE -- CMD`, `status --json`; then (with the Go-built artifacts) `up --until
 // etcd`, a key written into etcd, `stop` (the units stopped, then the VMs, state.json says
 // stopped), `start` (every checker that passed passes again, the key still there), every qemu
-// killed at once (a host crash) and `start` again; `destroy` leaves nothing and empties state.json.
+// killed at once (a host crash) and `start` again; the snapshots `up` took after each step, one
+// saved and deleted by hand, etcd broken and `rewind kubeconfigs` (earlier checkers pass, later
+// steps pending, the disk back to before etcd) and `up` green again; `destroy` leaves nothing and
+// empties state.json.
 // Every command runs inside a network namespace this test creates, so the lab network never
 // touches the host's.
 
@@ -108,12 +111,53 @@ test('cli on VMs: up --vms-only survives Ctrl-C, then ssh, status, up to etcd, s
           await new Promise((resolve) => setTimeout(resolve, 2000));
         }
       }
+
+      // Snapshots: `up` took one after each step (the default where the disk has room).
+      const listed = JSON.parse(cli(ns, ['snapshot', 'list', '--json', '--lab', lab]).stdout) as Array<{ name: string; afterStep?: string; auto: boolean; live: boolean; missingOn: string[] }>;
+      for (const step of ['compute', 'certificates', 'kubeconfigs', 'encryption-config', 'etcd']) {
+        const snap = listed.find((s) => s.name === `after-${step}`);
+        assert.ok(snap && snap.auto && snap.live && snap.afterStep === step && snap.missingOn.length === 0, `after-${step} in ${JSON.stringify(listed)}`);
+      }
+      // The VMs ran before preflight here (`up --vms-only` made them), so there is one after it too.
+      assert.ok(listed.some((s) => s.name === 'after-preflight' && s.afterStep === 'preflight'), 'after-preflight: the VMs already ran');
+      const t2 = Date.now();
+      const save = cli(ns, ['snapshot', 'save', 'by-hand', '--lab', lab], 10 * 60_000);
+      console.log(`snapshot save took ${((Date.now() - t2) / 1000).toFixed(0)} s: ${save.stdout.trim()}`);
+      assert.equal(save.code, 0, save.stderr);
+      assert.match(save.stdout, /Saved snapshot "by-hand" of 2 nodes \(live, VMs held [\d.]+ s\), after step etcd/);
+      assert.match(cli(ns, ['snapshot', 'list', '--lab', lab]).stdout, /by-hand\s+etcd\s+.*manual, live\s+ok/);
+      assert.equal(cli(ns, ['snapshot', 'delete', 'by-hand', '--lab', lab], 5 * 60_000).code, 0);
+      assert.doesNotMatch(cli(ns, ['snapshot', 'list', '--lab', lab]).stdout, /by-hand/);
+      assert.equal(cli(ns, ['snapshot', 'restore', 'by-hand', '--lab', lab]).code, 1, 'a deleted snapshot cannot be restored');
+
+      // Break the lab after a later step (etcd's data and config gone), then rewind to before etcd.
+      assert.equal(cli(ns, ['ssh', 'controller-0', '--lab', lab, '--', 'systemctl stop etcd; rm -rf /var/lib/etcd /etc/etcd'], 120_000).code, 0);
+      assert.equal(cli(ns, ['check', 'etcd', '--lab', lab, '--artifacts', artifacts], 5 * 60_000).code, 1, 'the broken etcd fails its checker');
+      const t3 = Date.now();
+      const rewind = cli(ns, ['rewind', 'kubeconfigs', '--lab', lab, '--artifacts', artifacts], 30 * 60_000);
+      console.log(`rewind kubeconfigs took ${((Date.now() - t3) / 1000).toFixed(0)} s`);
+      assert.equal(rewind.code, 0, `rewind:\n${rewind.stderr.slice(-3000)}`);
+      assert.match(rewind.stdout, /Restored lab "clitest" to after-kubeconfigs .*Steps encryption-config, etcd are not done any more/);
+      for (const step of ['preflight', 'compute', 'certificates', 'kubeconfigs']) assert.match(rewind.stderr, new RegExp(`pass  ${step} \\(after \\d+ s\\)`), `rewind: ${step}`);
+      const rewound = readLabState(join(lab, 'state.json'));
+      assert.equal(rewound.steps.kubeconfigs?.status, 'done');
+      assert.equal(rewound.steps['encryption-config'], undefined, 'a later step is pending after the rewind');
+      assert.equal(rewound.steps.etcd, undefined, 'a later step is pending after the rewind');
+      const noEtcd = cli(ns, ['ssh', 'controller-0', '--lab', lab, '--', 'test -e /usr/local/bin/etcd && echo installed || echo absent'], 120_000);
+      assert.equal(noEtcd.stdout.trim(), 'absent', 'the disk is back to before the etcd step');
+      const again = cli(ns, ['up', '--until', 'etcd', '--lab', lab, '--artifacts', artifacts], 40 * 60_000);
+      assert.equal(again.code, 0, `up after the rewind:\n${again.stderr.slice(-3000)}`);
+      assert.match(again.stderr, /resumed at step encryption-config/);
+      const fresh = cli(ns, ['ssh', 'controller-0', '--lab', lab, '--', `${ETCDCTL} get hwl-lifecycle --print-value-only`], 120_000);
+      assert.equal(fresh.code, 0, fresh.stderr);
+      assert.equal(fresh.stdout.trim(), '', 'the key written after the etcd step is not in the etcd made again');
     }
 
     const destroy = cli(ns, ['destroy', '--lab', lab], 5 * 60_000);
     assert.equal(destroy.code, 0, destroy.stderr);
     assert.deepEqual(readLabState(join(lab, 'state.json')).steps, {}, 'no step of a destroyed lab is done');
     assert.equal(existsSync(join(lab, 'vms', 'worker-0')), false, 'overlays removed');
+    assert.equal(existsSync(join(lab, 'snapshots')), false, 'snapshots removed');
     assert.equal(existsSync(join(lab, 'hardway-lab.yaml')), true, 'the spec stays');
     assert.deepEqual(ns.pids(), [], 'no qemu left in the namespace');
     const links = spawnSync('ip', ['-n', ns.name, '-o', 'link'], { encoding: 'utf8' }).stdout;

@@ -11,6 +11,7 @@ import test from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { main, USAGE } from '../../main/cli/cli.ts';
 import { ARTIFACTS_USAGE } from '../../main/cli/artifact-commands.ts';
+import { SNAPSHOT_SUBCOMMANDS } from '../../main/cli/snapshot-commands.ts';
 import { labPaths } from '../../main/lab/lab-dir.ts';
 import { readLabState, writeLabState } from '../../main/engine/lab-state.ts';
 import { HARDWAY_STEPS } from '../../main/steps/hardway-steps.ts';
@@ -84,6 +85,8 @@ test('every `hardway-lab VERB ...` a message names is a command of the CLI (and 
     artifacts: new Set(ARTIFACTS_USAGE.match(/<([a-z|]+)>/)![1]!.split('|')),
     image: new Set(['build']),
     check: new Set(HARDWAY_STEPS.map((s) => s.id)),
+    rewind: new Set(HARDWAY_STEPS.map((s) => s.id)),
+    snapshot: new Set(SNAPSHOT_SUBCOMMANDS),
   };
   assert.ok(verbs.has('up') && verbs.has('destroy') && verbs.size > 10, [...verbs].join(' '));
   const wrong: string[] = [];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseMachineReadable, parseRecordLine, parseSshConfig, parseStatus, unescapeField } from '../../main/providers/vagrant/vagrant-cli.ts';
+import { parseMachineReadable, parseRecordLine, parseSnapshotList, parseSshConfig, parseStatus, unescapeField } from '../../main/providers/vagrant/vagrant-cli.ts';
 import { toVmState } from '../../main/providers/vagrant/vagrant-provider.ts';
 
 // Captured from Vagrant 2.3.4 + vagrant-libvirt 0.11.2.
@@ -101,4 +101,12 @@ test('box list: the last record is not followed by a stray newline', () => {
   ].join('\n');
   const { records } = parseMachineReadable(stdout);
   assert.deepEqual(records.at(-1)?.data, ['1.20261122.041656']);
+});
+
+test('snapshot list: the names are the detail lines; "no snapshots" and a machine not created are none', () => {
+  const some = parseMachineReadable('1,worker-0,ui,output,==> worker-0: \n1,worker-0,ui,detail,after-compute\n1,worker-0,ui,detail,after-etcd\n').records;
+  assert.deepEqual(parseSnapshotList(some), ['after-compute', 'after-etcd']);
+  const none = parseMachineReadable('1,worker-0,ui,output,==> worker-0: No snapshots have been taken yet!\n1,worker-0,ui,detail,    worker-0: Snapshot is a way to save the state\n').records;
+  assert.deepEqual(parseSnapshotList(none), []);
+  assert.deepEqual(parseSnapshotList(parseMachineReadable('1,lb,ui,info,==> lb: VM not created. Moving on...\n').records), []);
 });

@@ -236,6 +236,54 @@ export class LibvirtProvider implements Provider {
     }
   }
 
+  // Snapshots: libvirt's internal snapshots. A running domain's include its RAM (a system
+  // checkpoint), so a restore resumes where the lab was, with no boot. Every node is paused first
+  // so that all snapshots show the same moment, then resumed.
+
+  async snapshotSave(name: string, nodes?: string[]): Promise<void> {
+    const targets = this.targets(nodes).map((n) => ({ node: n.name, domain: this.names.domain(n.name) }));
+    const paused: string[] = [];
+    try {
+      for (const t of targets) {
+        const state = await this.virsh.domainState(t.domain);
+        if (state === undefined) throw new ProviderError(`cannot take a snapshot of ${t.node}: it has no VM yet`, { node: t.node, hint: 'create the VMs first (`hardway-lab up`)' });
+        if (state === 'running') {
+          await this.virsh.suspend(t.domain);
+          paused.push(t.domain);
+        }
+      }
+      for (const t of targets) {
+        if ((await this.virsh.snapshotNames(t.domain)).includes(name)) await this.virsh.snapshotDelete(t.domain, name);
+        this.emit({ node: t.node, phase: 'snapshot', message: `snapshot ${name} of ${t.domain}` });
+        await this.virsh.snapshotCreate(t.domain, name);
+      }
+    } finally {
+      for (const domain of paused) await this.virsh.resume(domain).catch(() => undefined);
+    }
+  }
+
+  async snapshotRestore(name: string, nodes?: string[]): Promise<void> {
+    const targets = this.targets(nodes).map((n) => ({ node: n.name, domain: this.names.domain(n.name) }));
+    const missing: string[] = [];
+    for (const t of targets) if (!(await this.virsh.snapshotNames(t.domain)).includes(name)) missing.push(t.node);
+    if (missing.length > 0) throw new ProviderError(`the snapshot ${name} does not exist on ${missing.join(', ')}`, { node: missing[0], hint: 'list the snapshots with `hardway-lab snapshot list`' });
+    for (const t of targets) {
+      this.emit({ node: t.node, phase: 'snapshot', message: `reverting ${t.domain} to ${name}` });
+      await this.virsh.snapshotRevert(t.domain, name);
+    }
+  }
+
+  async snapshotDelete(name: string, nodes?: string[]): Promise<void> {
+    for (const n of this.targets(nodes)) {
+      const domain = this.names.domain(n.name);
+      if ((await this.virsh.snapshotNames(domain)).includes(name)) await this.virsh.snapshotDelete(domain, name);
+    }
+  }
+
+  async snapshotList(node: string): Promise<string[]> {
+    return this.virsh.snapshotNames(this.names.domain(findNode(this.plan, node).name));
+  }
+
   onProgress(listener: (event: ProviderProgress) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -152,12 +152,48 @@ export class Virsh {
     }
   }
 
-  /** Removes the definition (and any NVRAM file); a no-op when the domain is absent. */
+  /** Removes the definition (and any NVRAM file and snapshot metadata); a no-op when the domain is absent. */
   async undefine(name: string): Promise<void> {
     try {
-      await this.run(['undefine', '--nvram', name], { node: name });
+      await this.run(['undefine', '--nvram', '--snapshots-metadata', name], { node: name });
     } catch (error) {
       if (!isNotFound(error)) throw error;
+    }
+  }
+
+  /** `virsh suspend`/`resume`: pause and continue a running domain's vCPUs. */
+  async suspend(name: string): Promise<void> {
+    await this.run(['suspend', name], { node: name });
+  }
+
+  async resume(name: string): Promise<void> {
+    await this.run(['resume', name], { node: name });
+  }
+
+  /**
+   * `virsh snapshot-create-as`: an internal snapshot in the domain's qcow2 disk, with the RAM when
+   * the domain runs (a system checkpoint, libvirt's default), of the disk alone when it is off.
+   */
+  async snapshotCreate(name: string, snapshot: string): Promise<void> {
+    await this.run(['snapshot-create-as', '--domain', name, '--name', snapshot, '--atomic'], { node: name, timeoutMs: 10 * 60_000 });
+  }
+
+  /** `virsh snapshot-revert --running`: back to the snapshot, and running whatever it was then. */
+  async snapshotRevert(name: string, snapshot: string): Promise<void> {
+    await this.run(['snapshot-revert', '--domain', name, '--snapshotname', snapshot, '--running', '--force'], { node: name, timeoutMs: 10 * 60_000 });
+  }
+
+  async snapshotDelete(name: string, snapshot: string): Promise<void> {
+    await this.run(['snapshot-delete', '--domain', name, '--snapshotname', snapshot], { node: name, timeoutMs: 10 * 60_000 });
+  }
+
+  /** The domain's snapshot names; none when the domain does not exist. */
+  async snapshotNames(name: string): Promise<string[]> {
+    try {
+      return parseNameList(await this.run(['snapshot-list', '--domain', name, '--name'], { node: name }));
+    } catch (error) {
+      if (isNotFound(error)) return [];
+      throw error;
     }
   }
 

@@ -297,6 +297,112 @@ export class QemuProvider implements Provider {
     this.emit({ phase: 'destroy', message: 'done', fraction: 1 });
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Snapshots: internal qcow2 snapshots of each node's disk (the overlay; the base image is never
+  // written). A running lab is snapshotted live at one moment: every guest is paused (QMP `stop`,
+  // which also drains in-flight I/O), each disk snapshotted (`blockdev-snapshot-internal-sync`),
+  // then every guest resumed; a stopped lab with `qemu-img snapshot -c`. Disk only, no RAM: a
+  // restore boots the nodes from disks that look like a power cut at that moment, which etcd's WAL
+  // and ext4's journal are made for (the same as after a host crash), and costs no RAM-sized file.
+
+  async snapshotSave(name: string, nodes?: string[]): Promise<void> {
+    const targets = this.selectNodes(nodes);
+    const live: { node: string; qmp: string; device: string; has: boolean }[] = [];
+    const offline: string[] = [];
+    for (const node of targets) {
+      const files = this.filesOf(node.name);
+      if (!existsSync(files.overlay)) throw new ProviderError(`cannot take a snapshot of ${node.name}: it has no disk yet`, { node: node.name, hint: 'create the VMs first (`hardway-lab up`)' });
+      if (!(await this.livePid(node.name))) {
+        offline.push(node.name);
+        continue;
+      }
+      if (!existsSync(files.qmp)) {
+        throw new ProviderError(`cannot take a snapshot of the running ${node.name}: its QEMU has no monitor socket (the lab directory's path is too long for one)`, {
+          node: node.name,
+          hint: 'stop the lab (`hardway-lab stop`) and take the snapshot then, or keep the lab in a shorter directory',
+        });
+      }
+      const disk = await this.liveDisk(node.name);
+      live.push({ node: node.name, qmp: files.qmp, device: disk.device, has: disk.snapshots.includes(name) });
+    }
+    // A snapshot of the same name is replaced; deleted before the pause to keep the pause short.
+    await Promise.all(live.filter((l) => l.has).map((l) => this.qmp(l.node, 'blockdev-snapshot-delete-internal-sync', { device: l.device, name }, 120_000)));
+    const paused: typeof live = [];
+    try {
+      for (const l of live) {
+        await this.qmp(l.node, 'stop');
+        paused.push(l);
+      }
+      await Promise.all(live.map((l) => this.qmp(l.node, 'blockdev-snapshot-internal-sync', { device: l.device, name }, 120_000)));
+    } finally {
+      for (const l of paused) await this.qmp(l.node, 'cont').catch(() => undefined);
+    }
+    for (const node of offline) {
+      const overlay = this.filesOf(node).overlay;
+      if ((await this.diskSnapshots(node)).includes(name)) await this.run(['qemu-img', 'snapshot', '-d', name, overlay], `deleting the old snapshot ${name} of ${node}`, node);
+      await this.run(['qemu-img', 'snapshot', '-c', name, overlay], `taking the snapshot ${name} of ${node}`, node);
+    }
+    this.emit({ phase: 'snapshot', message: `snapshot ${name} of ${targets.map((n) => n.name).join(', ')}${live.length ? ' (live)' : ''}` });
+  }
+
+  /** Leaves the nodes stopped, their disks as they were at the snapshot; start() boots them. */
+  async snapshotRestore(name: string, nodes?: string[]): Promise<void> {
+    const targets = this.selectNodes(nodes);
+    const missing: string[] = [];
+    for (const node of targets) if (!(await this.diskSnapshots(node.name)).includes(name)) missing.push(node.name);
+    if (missing.length > 0) {
+      throw new ProviderError(`the snapshot ${name} does not exist on ${missing.join(', ')}`, { node: missing[0], hint: 'list the snapshots with `hardway-lab snapshot list`' });
+    }
+    // What runs now is thrown away: QEMU quits at once (SIGTERM flushes its disk), no guest shutdown.
+    await Promise.all(targets.map((node) => this.stopNode(node.name, false)));
+    for (const node of targets) {
+      this.emit({ node: node.name, phase: 'snapshot', message: `restoring the disk of ${node.name} to ${name}` });
+      await this.run(['qemu-img', 'snapshot', '-a', name, this.filesOf(node.name).overlay], `restoring ${node.name} to the snapshot ${name}`, node.name);
+    }
+  }
+
+  async snapshotDelete(name: string, nodes?: string[]): Promise<void> {
+    for (const node of this.selectNodes(nodes)) {
+      const overlay = this.filesOf(node.name).overlay;
+      if (!existsSync(overlay) || !(await this.diskSnapshots(node.name)).includes(name)) continue;
+      if (await this.livePid(node.name)) {
+        const disk = await this.liveDisk(node.name);
+        await this.qmp(node.name, 'blockdev-snapshot-delete-internal-sync', { device: disk.device, name }, 120_000);
+      } else {
+        await this.run(['qemu-img', 'snapshot', '-d', name, overlay], `deleting the snapshot ${name} of ${node.name}`, node.name);
+      }
+    }
+  }
+
+  async snapshotList(node: string): Promise<string[]> {
+    this.selectNodes([node]);
+    return existsSync(this.filesOf(node).overlay) ? this.diskSnapshots(node) : [];
+  }
+
+  /** The snapshot names in a node's disk (read with -U: QEMU may hold the image open). */
+  private async diskSnapshots(node: string): Promise<string[]> {
+    const result = await this.run(['qemu-img', 'info', '-U', '--output=json', this.filesOf(node).overlay], `reading the disk of ${node}`, node);
+    const info = JSON.parse(result.stdout) as { snapshots?: { name: string }[] };
+    return (info.snapshots ?? []).map((s) => s.name);
+  }
+
+  /** The block device QEMU runs the node's disk as (`virtio0` for `-drive if=virtio`), from query-block. */
+  private async liveDisk(node: string): Promise<{ device: string; snapshots: string[] }> {
+    const overlay = this.filesOf(node).overlay;
+    const blocks = (await this.qmp(node, 'query-block')) as { device: string; inserted?: { file?: string; image?: { filename?: string; snapshots?: { name: string }[] } } }[];
+    const disk = blocks.find((b) => b.inserted && (b.inserted.file === overlay || b.inserted.image?.filename === overlay));
+    if (!disk) throw new ProviderError(`QEMU of ${node} does not show its disk ${overlay}`, { node, output: JSON.stringify(blocks).slice(0, 2000), hint: 'restart the node (`hardway-lab stop`, `hardway-lab start`) and try again' });
+    return { device: disk.device, snapshots: (disk.inserted?.image?.snapshots ?? []).map((s) => s.name) };
+  }
+
+  private async qmp(node: string, execute: string, args?: Record<string, unknown>, timeoutMs = 10_000): Promise<unknown> {
+    try {
+      return await qmpCommand(this.filesOf(node).qmp, execute, args, timeoutMs);
+    } catch (error) {
+      throw new ProviderError(`QEMU of ${node} refused ${execute}: ${(error as Error).message}`, { node, command: `QMP ${execute} ${args ? JSON.stringify(args) : ''}`.trim(), hint: 'see `hardway-lab status`; a node that is not running is snapshotted with qemu-img instead', cause: error });
+    }
+  }
+
   async status(): Promise<NodeStatus[]> {
     const out: NodeStatus[] = [];
     for (const node of this.context.plan.nodes) {

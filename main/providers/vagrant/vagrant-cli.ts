@@ -163,6 +163,14 @@ export function parseSshConfig(text: string): SshConfig[] {
   return blocks;
 }
 
+/** The snapshot names of `vagrant snapshot list`, which prints each as a `detail` line (see its list.rb). */
+export function parseSnapshotList(records: MachineReadableRecord[]): string[] {
+  const ui = records.filter((r) => r.type === 'ui');
+  if (ui.some((r) => /No snapshots have been taken yet/i.test(r.data.slice(1).join(',')))) return [];
+  if (ui.some((r) => /not created/i.test(r.data.slice(1).join(',')))) return [];
+  return ui.filter((r) => r.data[0] === 'detail').map((r) => r.data.slice(1).join(',').trim()).filter((name) => name !== '');
+}
+
 export class VagrantCli {
   readonly cwd: string;
   private readonly binary: string;
@@ -253,6 +261,35 @@ export class VagrantCli {
 
   async destroy(machines: string[] = [], options: VagrantRunOptions = {}): Promise<VagrantRunResult> {
     return this.run(['destroy', '-f', ...machines], options);
+  }
+
+  /** `vagrant snapshot save --force [MACHINE] NAME` (every machine when none is given). */
+  async snapshotSave(name: string, machines: string[] = [], options: VagrantRunOptions = {}): Promise<VagrantRunResult> {
+    return machines.length === 0 ? this.run(['snapshot', 'save', '--force', name], options) : this.runEach(machines, (m) => ['snapshot', 'save', '--force', m, name], options);
+  }
+
+  /** `vagrant snapshot restore --no-provision [MACHINE] NAME`: back to the snapshot, and running. */
+  async snapshotRestore(name: string, machines: string[] = [], options: VagrantRunOptions = {}): Promise<VagrantRunResult> {
+    return machines.length === 0 ? this.run(['snapshot', 'restore', '--no-provision', name], options) : this.runEach(machines, (m) => ['snapshot', 'restore', '--no-provision', m, name], options);
+  }
+
+  async snapshotDelete(name: string, machine: string, options: VagrantRunOptions = {}): Promise<VagrantRunResult> {
+    return this.run(['snapshot', 'delete', machine, name], options);
+  }
+
+  /** `vagrant snapshot list MACHINE`: the names are its `detail` lines (none when it says so). */
+  async snapshotList(machine: string, options: VagrantRunOptions = {}): Promise<string[]> {
+    return parseSnapshotList((await this.run(['snapshot', 'list', machine], options)).records);
+  }
+
+  private async runEach(machines: string[], args: (machine: string) => string[], options: VagrantRunOptions): Promise<VagrantRunResult> {
+    const all: VagrantRunResult = { records: [], otherLines: [] };
+    for (const machine of machines) {
+      const result = await this.run(args(machine), { ...options, node: options.node ?? machine });
+      all.records.push(...result.records);
+      all.otherLines.push(...result.otherLines);
+    }
+    return all;
   }
 
   /** `vagrant ssh-config NAME`: the SSH settings Vagrant itself uses for the machine. */

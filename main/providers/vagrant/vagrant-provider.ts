@@ -185,6 +185,34 @@ export class VagrantProvider implements Provider {
     }
   }
 
+  // Snapshots: `vagrant snapshot`, which vagrant-libvirt implements as libvirt snapshots (with
+  // the RAM of a running machine). Vagrant takes them one machine after the other.
+
+  async snapshotSave(name: string, nodes?: string[]): Promise<void> {
+    if (!existsSync(this.labFilePath())) throw new ProviderError('this lab has no Vagrant machines yet', { hint: 'run `hardway-lab up` first.' });
+    this.emit({ phase: 'snapshot', message: `vagrant snapshot save ${name}` });
+    await this.cli.snapshotSave(name, this.targets(nodes), { timeoutMs: 20 * 60_000, onUi: (line, target) => this.log(line, target) });
+  }
+
+  async snapshotRestore(name: string, nodes?: string[]): Promise<void> {
+    const missing: string[] = [];
+    for (const node of nodes ?? this.plan.nodes.map((n) => n.name)) if (!(await this.snapshotList(node)).includes(name)) missing.push(node);
+    if (missing.length > 0) throw new ProviderError(`the snapshot ${name} does not exist on ${missing.join(', ')}`, { node: missing[0], hint: 'list the snapshots with `hardway-lab snapshot list`' });
+    this.emit({ phase: 'snapshot', message: `vagrant snapshot restore ${name}` });
+    await this.cli.snapshotRestore(name, this.targets(nodes), { timeoutMs: 20 * 60_000, onUi: (line, target) => this.log(line, target) });
+  }
+
+  async snapshotDelete(name: string, nodes?: string[]): Promise<void> {
+    for (const node of nodes ?? this.plan.nodes.map((n) => n.name)) {
+      if ((await this.snapshotList(node)).includes(name)) await this.cli.snapshotDelete(name, node, { timeoutMs: 10 * 60_000, node });
+    }
+  }
+
+  async snapshotList(node: string): Promise<string[]> {
+    if (!existsSync(this.labFilePath())) return [];
+    return this.cli.snapshotList(findNode(this.plan, node).name, { timeoutMs: 120_000, node });
+  }
+
   onProgress(listener: (event: ProviderProgress) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
