@@ -11,6 +11,12 @@ export interface Actions {
   /** Stops a running up or step run (what was done stays; up resumes from there). */
   cancelOperation(operationId: string): Promise<void>;
   checkStep(stepId: string): Promise<void>;
+  /** Back to the snapshot after this step: every VM, the PKI and the step states; later steps are not done. */
+  rewind(stepId: string): Promise<void>;
+  /** Adds hardway-<lab> to the user's kubeconfig (the main process writes it; no key reaches the page). */
+  mergeKubeconfig(use: boolean): Promise<void>;
+  /** Copies `export KUBECONFIG=<the lab's admin kubeconfig>` (a path, not the key). */
+  copyKubeconfigPath(): Promise<void>;
   selectStep(stepId: string): void;
   openTerminal(node: string, where?: 'terminals' | 'walkthrough'): Promise<void>;
   typeInTerminal(node: string, command: string): Promise<void>;

@@ -48,6 +48,37 @@ const actions: Actions = {
     }
   },
   checkStep: (id) => stepCall(id, 'check'),
+  mergeKubeconfig: async (use) => {
+    try {
+      const merged = await api.mergeKubeconfig(use ? 'use' : 'merge');
+      const verb = merged.outcome === 'added' ? 'Added' : merged.outcome === 'updated' ? 'Updated' : 'Already up to date:';
+      toast('Kubeconfig merged', `${verb} context ${merged.context} in ${merged.file}\ncurrent context: ${merged.currentContext ?? '(none)'}\ntry: kubectl --context ${merged.context} get nodes`);
+    } catch (error) {
+      toast('Could not merge the kubeconfig', errorText(error));
+    }
+  },
+  copyKubeconfigPath: async () => {
+    const path = store.state.lab?.adminKubeconfig;
+    if (!path) return;
+    try {
+      await navigator.clipboard.writeText(`export KUBECONFIG=${path}`);
+      toast('Copied', `export KUBECONFIG=${path}\n(paste it into a shell on this machine; then kubectl reaches the lab)`);
+    } catch (error) {
+      toast('Could not copy', `${errorText(error)}\nthe admin kubeconfig is ${path}`);
+    }
+  },
+  rewind: async (id) => {
+    const step = store.state.steps?.find((s) => s.id === id);
+    if (!window.confirm(`Rewind the whole lab to the moment after step ${step?.index ?? ''} (${step?.title ?? id})? Every VM goes back to that moment; what was done after it is lost, and the later steps are shown as not done.`)) return;
+    try {
+      await api.rewind(id);
+    } catch (error) {
+      toast('Rewinding failed', errorText(error));
+    }
+    // The later steps' results belong to the timeline that was left.
+    store.set({ checks: {} });
+    await Promise.all([loadSteps(), refreshStatus()]);
+  },
   selectStep: (id) => store.set({ selectedStep: id }),
   openTerminal: async (node, where = 'terminals') => {
     try {
@@ -170,7 +201,7 @@ function viewKey(s: typeof store.state): unknown[] {
 
 function renderHeaderActions(): void {
   const s = store.state;
-  const running = Object.values(s.operations).find((o) => o.status === 'running' && (o.kind === 'up' || o.kind === 'destroy' || o.kind === 'stop' || o.kind === 'start'));
+  const running = Object.values(s.operations).find((o) => o.status === 'running' && (o.kind === 'up' || o.kind === 'destroy' || o.kind === 'stop' || o.kind === 'start' || o.kind === 'rewind'));
   const stopped = s.status?.lifecycle?.state === 'stopped';
   const engine = s.lab?.capabilities.engine;
   const disabled = Boolean(running) || engine?.available === false;
@@ -271,10 +302,10 @@ async function loadAll(): Promise<void> {
 
 async function loadSteps(): Promise<void> {
   try {
-    const [steps, states] = await Promise.all([api.listSteps(), api.getStepStates()]);
+    const [steps, states, snapshots] = await Promise.all([api.listSteps(), api.getStepStates(), api.listSnapshots().catch(() => [])]);
     const stepStates = Object.fromEntries(states.map((s) => [s.id, s]));
     const checks = Object.fromEntries(states.filter((s) => s.lastCheck).map((s) => [s.id, s.lastCheck!]));
-    store.set({ steps, stepStates, checks: { ...checks, ...store.state.checks }, stepsError: undefined });
+    store.set({ steps, stepStates, snapshots, checks: { ...checks, ...store.state.checks }, stepsError: undefined });
   } catch (error) {
     store.set({ stepsError: errorText(error) });
   }

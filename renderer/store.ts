@@ -1,7 +1,7 @@
 // The page's state, in one place: what the lab is, how it is doing, the steps and their results.
 // Views subscribe and redraw their part; nothing here talks to the API.
 
-import type { CheckResult, LabEvent, LabStatus, LabSummary, OperationState, StepInfo, StepState } from '../main/api/api-contract.ts';
+import type { CheckResult, LabEvent, LabStatus, LabSummary, OperationState, SnapshotInfo, StepInfo, StepState } from '../main/api/api-contract.ts';
 import type { ConnectionState } from './transport-browser.ts';
 
 export type ViewName = 'dashboard' | 'walkthrough' | 'terminals';
@@ -20,6 +20,8 @@ export interface AppState {
   steps?: StepInfo[];
   stepsError?: string;
   stepStates: Record<string, StepState>;
+  /** The lab's snapshots: a finished step with one after it offers "Rewind to here". */
+  snapshots: SnapshotInfo[];
   checks: Record<string, CheckResult>;
   /** Which step calls are in flight from this page: `run` or `check`. */
   busy: Record<string, 'run' | 'check'>;
@@ -37,6 +39,7 @@ export class Store {
     connection: 'connecting',
     statusLoading: false,
     stepStates: {},
+    snapshots: [],
     checks: {},
     busy: {},
     stepErrors: {},

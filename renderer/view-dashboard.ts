@@ -23,7 +23,7 @@ export function renderDashboard(state: AppState, actions: Actions): HTMLElement 
       'div',
       { class: 'dash-top' },
       h('div', { class: 'card topology-card' }, cardTitle('Topology', `${lab.preset} preset · ${lab.provider} · subnet ${lab.network.nodeSubnet}`), topologySvg(lab, state.status), legend()),
-      h('div', { class: 'health-column' }, etcdCard(state), apiCard(state), kubeNodesCard(state), networkCard(state)),
+      h('div', { class: 'health-column' }, etcdCard(state), apiCard(state, actions), kubeNodesCard(state), networkCard(state)),
     ),
     h(
       'div',
@@ -79,14 +79,23 @@ function etcdLabel(health: Health): string {
   return health === 'ok' ? 'healthy' : health;
 }
 
-function apiCard(state: AppState): HTMLElement {
+function apiCard(state: AppState, actions: Actions): HTMLElement {
   const api = state.status?.api;
+  const kubeconfig = state.lab?.adminKubeconfig;
   return h(
     'div',
     { class: 'card health-card', 'data-testid': 'api-card' },
     cardTitle('Kubernetes API', 'through the load balancer'),
     h('div', { class: 'health-line' }, healthPill(api?.health ?? 'unknown', api?.health === 'ok' ? 'ready' : (api?.health ?? 'unknown')), h('span', { class: 'mono small' }, api?.url ?? state.lab?.apiEndpoint.url ?? '')),
     h('p', { class: 'muted small detail' }, api?.detail ?? 'no status yet'),
+    kubeconfig
+      ? h(
+          'div',
+          { class: 'card-actions' },
+          h('button', { class: 'btn small', 'data-action': 'copy-kubeconfig', title: `Copies export KUBECONFIG=${kubeconfig}`, onclick: () => void actions.copyKubeconfigPath() }, 'Copy KUBECONFIG'),
+          h('button', { class: 'btn small', 'data-action': 'merge-kubeconfig', title: 'Adds or updates the context hardway-<lab> in $KUBECONFIG or ~/.kube/config; every other entry stays, the current context is kept', onclick: () => void actions.mergeKubeconfig(false) }, 'Merge into kubeconfig'),
+        )
+      : null,
   );
 }
 
@@ -160,7 +169,7 @@ function meter(label: string, fraction: number | undefined, text: string): HTMLE
 }
 
 function operationsBar(operations: OperationState[], actions: Actions): HTMLElement | null {
-  const shown = operations.filter((o) => o.kind === 'up' || o.kind === 'destroy' || o.kind === 'stop' || o.kind === 'start').slice(-2);
+  const shown = operations.filter((o) => o.kind === 'up' || o.kind === 'destroy' || o.kind === 'stop' || o.kind === 'start' || o.kind === 'rewind').slice(-2);
   if (!shown.length) return null;
   return h(
     'div',

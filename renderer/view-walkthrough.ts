@@ -75,6 +75,10 @@ function stepIcon(status: string): string {
   }
 }
 
+function longOperation(state: AppState): OperationState | undefined {
+  return Object.values(state.operations).find((o) => o.status === 'running');
+}
+
 function runningStepOperation(state: AppState): OperationState | undefined {
   return Object.values(state.operations).find((o) => o.kind === 'run-step' && o.status === 'running');
 }
@@ -99,6 +103,9 @@ function stepDetail(step: StepInfo, state: AppState, actions: Actions): HTMLElem
         { class: 'step-actions' },
         h('button', { class: 'btn primary', 'data-action': 'run-step', disabled: Boolean(busy), onclick: () => void actions.runStep(step.id) }, busy === 'run' ? 'Running…' : 'Run step'),
         h('button', { class: 'btn', 'data-action': 'check-step', disabled: Boolean(busy), onclick: () => void actions.checkStep(step.id) }, busy === 'check' ? 'Checking…' : 'Check'),
+        st?.status === 'done' && state.snapshots.some((s) => s.afterStep === step.id && s.missingOn.length === 0)
+          ? h('button', { class: 'btn', 'data-action': 'rewind-step', disabled: Boolean(busy) || Boolean(longOperation(state)), title: 'Brings every VM back to the moment after this step (its snapshot); the later steps are shown as not done', onclick: () => void actions.rewind(step.id) }, 'Rewind to here')
+          : null,
         running
           ? h('button', { class: 'btn', 'data-action': 'cancel-operation', title: 'Stops the step after killing the command in flight; Run step or Create cluster runs it again', onclick: () => void actions.cancelOperation(running.id) }, 'Cancel')
           : null,

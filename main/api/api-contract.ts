@@ -44,6 +44,8 @@ export interface LabSummary {
   versions: Record<string, string>;
   /** True once `render` (or `up`) has written the node files into the lab. */
   rendered: boolean;
+  /** Where the admin kubeconfig is (the path only: its key stays in the main process), once rendered. */
+  adminKubeconfig?: string;
   /** What this host can do right now, each with the reason when it cannot. */
   capabilities: {
     engine: Availability;
@@ -135,10 +137,30 @@ export interface TerminalInfo {
 
 export type TerminalState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
+export interface KubeconfigMerge {
+  /** The file written (or left as it was). */
+  file: string;
+  context: string;
+  outcome: 'added' | 'updated' | 'unchanged';
+  currentContext?: string;
+}
+
+/** A snapshot of every node of the lab (see lab/lab-snapshots.ts). */
+export interface SnapshotInfo {
+  name: string;
+  createdAt: string;
+  /** The last step done when it was taken: rewinding to that step restores it. */
+  afterStep?: string;
+  auto: boolean;
+  live: boolean;
+  /** Nodes whose disk lacks it: it cannot be restored. */
+  missingOn: string[];
+}
+
 /** A long operation (up, destroy, a step run) as the dashboard's progress bar shows it. */
 export interface OperationState {
   id: string;
-  kind: 'up' | 'destroy' | 'run-step' | 'check' | 'stop' | 'start';
+  kind: 'up' | 'destroy' | 'run-step' | 'check' | 'stop' | 'start' | 'rewind';
   label: string;
   /** cancelled: stopped by cancelOperation; what was done stays, and `up` resumes from there. */
   status: 'running' | 'done' | 'failed' | 'cancelled';
@@ -170,6 +192,11 @@ export interface ApiChannels {
   start: { params: []; result: CheckResult[] };
   /** Stops a running up or step run after the command in flight (which is killed on the node). */
   cancelOperation: { params: [operationId: string]; result: void };
+  listSnapshots: { params: []; result: SnapshotInfo[] };
+  /** Adds or updates hardway-<lab> in the user's kubeconfig ($KUBECONFIG or ~/.kube/config); `use` also switches to it. */
+  mergeKubeconfig: { params: [mode: 'merge' | 'use']; result: KubeconfigMerge };
+  /** Back to the snapshot taken after the step: later steps are not done; waits for the checkers up to it. */
+  rewind: { params: [stepId: string]; result: CheckResult[] };
   openTerminal: { params: [node: string, cols: number, rows: number]; result: TerminalInfo };
   listTerminals: { params: []; result: TerminalInfo[] };
   /** The recent output of a terminal (for a reloaded page) and its state. */
@@ -202,6 +229,9 @@ export const API_METHODS = [
   'stop',
   'start',
   'cancelOperation',
+  'listSnapshots',
+  'mergeKubeconfig',
+  'rewind',
   'openTerminal',
   'listTerminals',
   'attachTerminal',

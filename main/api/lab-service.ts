@@ -15,7 +15,9 @@ import type {
   LabStatus,
   LabSummary,
   NodeSummary,
+  KubeconfigMerge,
   OperationState,
+  SnapshotInfo,
   StepInfo,
   StepState,
 } from './api-contract.ts';
@@ -31,6 +33,9 @@ import { formatIssue } from '../spec/parse-spec.ts';
 import type { LabEngine } from '../engine/lab-engine.ts';
 import { destroyLab } from '../lab/destroy-lab.ts';
 import { startLab, stopLab } from '../lab/lab-lifecycle.ts';
+import { listSnapshots, rewindLab } from '../lab/lab-snapshots.ts';
+import { KubeconfigError, mergeLabKubeconfig } from '../lab/kubeconfig-merge.ts';
+import { adminKubeconfigPath } from '../steps/host-kubectl.ts';
 import { readLabState } from '../engine/lab-state.ts';
 import { openPartialLabRuntime } from '../lab/lab-runtime.ts';
 
@@ -104,6 +109,9 @@ export class LabService implements ApiBackend {
       stop: () => this.stop(),
       start: () => this.start(),
       cancelOperation: async (id) => this.cancelOperation(id),
+      listSnapshots: () => this.listSnapshots(),
+      mergeKubeconfig: async (mode) => this.mergeKubeconfig(mode),
+      rewind: (id) => this.rewind(id),
       openTerminal: (node, cols, rows) => {
         this.nodeOf(node);
         return this.terminals.open(node, cols, rows);
@@ -186,6 +194,7 @@ export class LabService implements ApiBackend {
       nodes: plan.nodes.map(nodeSummary),
       versions: { ...spec.versions },
       rendered: existsSync(paths.nodes),
+      adminKubeconfig: existsSync(adminKubeconfigPath(paths)) ? adminKubeconfigPath(paths) : undefined,
       capabilities: {
         engine: availability(failed ?? (runtime instanceof Error ? undefined : runtime.engineError)),
         provider: availability(failed ?? (runtime instanceof Error ? undefined : runtime.providerError)),
@@ -299,6 +308,37 @@ export class LabService implements ApiBackend {
       const report = await startLab({ plan: this.context.plan, paths: this.context.paths, provider, pool: runtime.pool, engine }, { signal, onProgress: (message, fraction) => this.progress(operation, message, fraction) });
       if (!report.ok) operation.error = `started, but ${report.checks.filter((c) => !c.ok).map((c) => c.step).join(', ')} no longer pass their checkers; Create cluster repairs them`;
       this.status = undefined;
+      return report.checks;
+    });
+  }
+
+  private mergeKubeconfig(mode: string): KubeconfigMerge {
+    if (mode !== 'merge' && mode !== 'use') throw new ApiError(`mergeKubeconfig: mode must be "merge" or "use", not "${mode}"`, { code: 'bad-request' });
+    try {
+      const merged = mergeLabKubeconfig(adminKubeconfigPath(this.context.paths), this.context.plan.labName, { use: mode === 'use' }, this.options.env ?? process.env);
+      return { file: merged.target, context: merged.name, outcome: merged.outcome, currentContext: merged.currentContext };
+    } catch (error) {
+      if (error instanceof KubeconfigError) throw new ApiError(error.message, { code: 'not-available', hint: error.hint });
+      throw error;
+    }
+  }
+
+  private async listSnapshots(): Promise<SnapshotInfo[]> {
+    const { provider } = await this.requireProvider('listing snapshots');
+    return (await listSnapshots({ paths: this.context.paths, provider })).map(({ name, createdAt, afterStep, auto, live, missingOn }) => ({ name, createdAt, afterStep, auto, live, missingOn }));
+  }
+
+  private async rewind(stepId: string): Promise<CheckResult[]> {
+    const { runtime, provider } = await this.requireProvider('rewinding');
+    const engine = await this.engine('rewinding the cluster');
+    const step = this.stepInfo(engine, stepId);
+    return this.withOperation('rewind', `Rewinding to step ${step.index}: ${step.title}`, async (operation, signal) => {
+      this.terminals.closeAll();
+      const parts = { plan: this.context.plan, paths: this.context.paths, provider, pool: runtime.pool, engine, stepIds: engine.steps.map((s) => s.id) };
+      const report = await rewindLab(parts, stepId, { signal, onProgress: (message, fraction) => this.progress(operation, message, fraction) });
+      if (!report.ok) operation.error = `rewound, but ${report.checks.filter((c) => !c.ok).map((c) => c.step).join(', ')} do not pass their checkers; Create cluster repairs them`;
+      this.status = undefined;
+      for (const id of engine.steps.map((s) => s.id)) this.onStepEvent(engine.state().steps[id] ?? { id, status: 'pending' });
       return report.checks;
     });
   }

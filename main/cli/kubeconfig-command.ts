@@ -6,7 +6,7 @@ import {
   hasLabContext,
   KubeconfigError,
   labKubeconfigName,
-  mergeKubeconfig,
+  mergeLabKubeconfig,
   removeFromKubeconfig,
   renamedAdminKubeconfig,
   userKubeconfigPath,
@@ -44,13 +44,11 @@ export async function kubeconfigCommand(ctx: LabContext, options: KubeconfigOpti
       io.err(`hardway-lab: lab "${ctx.plan.labName}" has no admin kubeconfig yet (${adminPath})\n  fix: run \`hardway-lab render\` (or \`hardway-lab up\`) first`);
       return 1;
     }
-    const admin = readFileSync(adminPath, 'utf8');
     if (!options.merge) {
-      io.out(renamedAdminKubeconfig(admin, name));
+      io.out(renamedAdminKubeconfig(readFileSync(adminPath, 'utf8'), name));
       return 0;
     }
-    const result = mergeKubeconfig(existsSync(target) ? readFileSync(target, 'utf8') : undefined, admin, name, { use: options.use });
-    if (result.outcome !== 'unchanged' || options.use) writeKubeconfigAtomically(target, result.text);
+    const result = mergeLabKubeconfig(adminPath, ctx.plan.labName, { use: options.use }, env);
     const current = result.currentContext === name ? `it is the current context` : `the current context stays ${result.currentContext ?? '(none)'}; add --use to switch`;
     io.out(`${result.outcome === 'added' ? 'Added' : result.outcome === 'updated' ? 'Updated' : 'Already up to date:'} cluster, user and context ${name} in ${target} (${current}).\n  try: kubectl --context ${name} get nodes`);
     return 0;

@@ -137,3 +137,18 @@ export function writeKubeconfigAtomically(path: string, text: string): void {
     throw error;
   }
 }
+
+/**
+ * The lab's admin kubeconfig (at `adminPath`) merged into the user's kubeconfig as `hardway-<lab>`,
+ * written only when something changed (or --use asked to switch): what `hardway-lab kubeconfig
+ * --merge` and the app's "Merge into ~/.kube/config" both do. Throws KubeconfigError when the lab
+ * has no admin kubeconfig yet or the user's file is not a kubeconfig.
+ */
+export function mergeLabKubeconfig(adminPath: string, labName: string, options: { use?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): Omit<MergeResult, 'text'> & { target: string; name: string } {
+  if (!existsSync(adminPath)) throw new KubeconfigError(`lab "${labName}" has no admin kubeconfig yet (${adminPath})`, 'run `hardway-lab render` (or `hardway-lab up`) first');
+  const name = labKubeconfigName(labName);
+  const target = userKubeconfigPath(env);
+  const result = mergeKubeconfig(existsSync(target) ? readFileSync(target, 'utf8') : undefined, readFileSync(adminPath, 'utf8'), name, options);
+  if (result.outcome !== 'unchanged' || options.use) writeKubeconfigAtomically(target, result.text);
+  return { target, name, outcome: result.outcome, currentContext: result.currentContext };
+}

@@ -40,6 +40,13 @@ export interface NetworkSpec {
   podCidr: string;
   serviceCidr: string;
   clusterDomain: string;
+  /**
+   * Let the VMs reach the outside through the host (masquerading), e.g. to pull images or
+   * packages. Off by default: the lab needs nothing from outside, and nothing leaks onto the LAN.
+   */
+  nat: boolean;
+  /** With nat: the resolvers the nodes use; default the host's own (from its resolv.conf). */
+  dns?: string[];
 }
 
 export interface VersionsSpec {
@@ -109,6 +116,7 @@ export const DEFAULT_NETWORK: NetworkSpec = {
   podCidr: '10.200.0.0/16',
   serviceCidr: '10.32.0.0/24',
   clusterDomain: 'cluster.local',
+  nat: false,
 };
 
 /**

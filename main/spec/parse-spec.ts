@@ -88,7 +88,7 @@ export function parseSpec(text: string, source = 'hardway-lab.yaml', context: Va
 // ---------------------------------------------------------------------------------------------
 // Shape: known keys and their types. Unknown keys are errors (they are almost always typos).
 
-type Shape = { [key: string]: 'string' | 'number' | 'string[]' | Shape };
+type Shape = { [key: string]: 'string' | 'number' | 'boolean' | 'string[]' | Shape };
 
 const ROLE_SHAPE: Shape = { count: 'number', cpus: 'number', memoryMiB: 'number', diskGiB: 'number', names: 'string[]' };
 
@@ -98,7 +98,7 @@ const SPEC_SHAPE: Shape = {
   provider: 'string',
   image: { source: 'string', path: 'string', kernel: 'string', initrd: 'string', box: 'string' },
   nodes: { lb: ROLE_SHAPE, controller: ROLE_SHAPE, worker: ROLE_SHAPE },
-  network: { nodeSubnet: 'string', podCidr: 'string', serviceCidr: 'string', clusterDomain: 'string' },
+  network: { nodeSubnet: 'string', podCidr: 'string', serviceCidr: 'string', clusterDomain: 'string', nat: 'boolean', dns: 'string[]' },
   versions: {
     kubernetes: 'string',
     etcd: 'string',
@@ -148,9 +148,11 @@ function checkShape(value: unknown, shape: Shape, path: string, issues: SpecIssu
         hint:
           expected === 'number'
             ? `write a plain number, e.g. \`${key}: 2\`.`
+            : expected === 'boolean'
+              ? `write true or false, e.g. \`${key}: true\`.`
             : expected === 'string[]'
               ? `write a list, e.g. \`${key}: [a, b]\`.`
-              : `write a text value, e.g. \`${key}: "value"\`.`,
+                : `write a text value, e.g. \`${key}: "value"\`.`,
       });
       ok = false;
     }
@@ -158,8 +160,9 @@ function checkShape(value: unknown, shape: Shape, path: string, issues: SpecIssu
   return ok;
 }
 
-function matchesType(value: unknown, type: 'string' | 'number' | 'string[]'): boolean {
+function matchesType(value: unknown, type: 'string' | 'number' | 'boolean' | 'string[]'): boolean {
   if (type === 'string') return typeof value === 'string';
+  if (type === 'boolean') return typeof value === 'boolean';
   if (type === 'number') return typeof value === 'number' && Number.isFinite(value);
   return Array.isArray(value) && value.every((v) => typeof v === 'string');
 }
@@ -385,6 +388,10 @@ function validateNames(spec: ClusterSpec, error: Report) {
 }
 
 function validateNetworks(spec: ClusterSpec, error: Report) {
+  for (const server of spec.network.dns ?? []) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(server) || server.split('.').some((o) => Number(o) > 255)) error('network.dns', `${JSON.stringify(server)} is not an IPv4 address`, 'write resolvers like `[9.9.9.9, 1.1.1.1]`.');
+  }
+  if (spec.network.dns && !spec.network.nat) error('network.dns', 'network.dns is only used with network.nat: true (an isolated lab reaches no resolver)', 'set `network.nat: true`, or remove network.dns.');
   const parsed: Partial<Record<'nodeSubnet' | 'podCidr' | 'serviceCidr', Cidr>> = {};
   for (const key of ['nodeSubnet', 'podCidr', 'serviceCidr'] as const) {
     const value = spec.network[key];

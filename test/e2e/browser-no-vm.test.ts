@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { StepInfo } from '../../main/api/api-contract.ts';
@@ -29,6 +30,26 @@ let server: RunningServer;
 let browser: Browser;
 let page: Page;
 let pageErrors: string[];
+let kubeconfig: string;
+
+/** The user's own kubeconfig before the merge: another cluster, which must survive it. */
+const USER_KUBECONFIG = `apiVersion: v1
+kind: Config
+clusters:
+- name: work
+  cluster:
+    server: https://127.0.0.1:6443
+users:
+- name: work
+  user:
+    token: abc
+contexts:
+- name: work
+  context:
+    cluster: work
+    user: work
+current-context: work
+`;
 
 before(async () => {
   if (skip) return;
@@ -36,7 +57,10 @@ before(async () => {
   execFileSync(process.execPath, [join(root, 'bin/hardway-lab.mjs'), 'render', '--lab', labDir], { stdio: 'pipe' });
   const key = await ensureLabSshKey(join(labDir, 'ssh'));
   sshd = await startLocalSshd({ authorizedKeys: key.publicKey });
-  server = await startServer({ lab: labDir, serviceOptions: { sshEndpoint: () => sshd.endpoint, terminalOptions: { reconnectDelaysMs: [300, 600, 1200] } } });
+  kubeconfig = join(labDir, 'user-kube', 'config');
+  mkdirSync(dirname(kubeconfig), { recursive: true });
+  writeFileSync(kubeconfig, USER_KUBECONFIG, { mode: 0o600 });
+  server = await startServer({ lab: labDir, serviceOptions: { sshEndpoint: () => sshd.endpoint, terminalOptions: { reconnectDelaysMs: [300, 600, 1200] }, env: { ...process.env, KUBECONFIG: kubeconfig } } });
   browser = await launchChromium();
   ({ page, errors: pageErrors } = await openApp(browser, server.url));
 });
@@ -180,4 +204,19 @@ test("a step's checker runs from the UI and shows every probe (host preflight, n
   await page.$eval('.walk-detail', (el) => el.scrollTo(0, 0));
   await screenshot(page, 'walkthrough');
   assert.deepEqual(pageErrors.filter((e) => !/Failed to load resource.*(404|net::ERR)/.test(e)), [], 'no errors in the page');
+});
+
+test('the dashboard merges the lab into the user\'s kubeconfig: the other context stays current, the file stays 0600', { skip }, async () => {
+  await page.click('[data-view="dashboard"]');
+  await page.waitForSelector('[data-action="copy-kubeconfig"]', { timeout: 30_000 });
+  await page.click('[data-action="merge-kubeconfig"]');
+  const toast = await page.waitForSelector('.toast:has-text("Kubeconfig merged")', { timeout: 30_000 });
+  assert.match((await toast.textContent()) ?? '', /Added context hardway-hardway in .*user-kube\/config.*current context: work/s);
+  const text = readFileSync(kubeconfig, 'utf8');
+  assert.match(text, /name: work[\s\S]*name: hardway-hardway/, 'both contexts are in the file');
+  assert.match(text, /current-context: work/);
+  assert.doesNotMatch(await page.content(), /PRIVATE KEY|client-key-data/, 'no key reaches the page');
+  assert.equal(statSync(kubeconfig).mode & 0o777, 0o600);
+  await page.click('[data-action="merge-kubeconfig"]');
+  await page.waitForSelector('.toast:has-text("Already up to date")', { timeout: 30_000 });
 });

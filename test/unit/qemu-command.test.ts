@@ -9,6 +9,8 @@ import { cmdlineValue, renderKernelCmdline } from '../../main/providers/qemu/ker
 import { qemuArgv, qemuOptionValue } from '../../main/providers/qemu/qemu-command.ts';
 import { bridgeNameFor, tapNameFor } from '../../main/providers/qemu/lab-network.ts';
 import { renderSeed } from '../../main/providers/qemu/cloud-init-seed.ts';
+import { natRules } from '../../main/providers/qemu/lab-nat.ts';
+import { labResolvers, parseNameservers } from '../../main/providers/host-resolvers.ts';
 
 const plan = buildPlan(presetSpec('ha', 'hardway'));
 const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB/iTx94aXiu89PgcpQmrWMRq3HVAORhVpxIiA7o0ZMp hardway-lab';
@@ -23,6 +25,7 @@ test('the kernel command line carries hostname, static address and the lab key',
   assert.equal(cmdlineValue(line, 'hardway.hostname'), 'controller-1');
   assert.equal(Buffer.from(cmdlineValue(line, 'hardway.ssh_key')!, 'base64').toString('utf8'), key);
   assert.ok(line.length < 2048);
+  assert.equal(cmdlineValue(line, 'hardway.dns'), undefined, 'an isolated lab names no resolver');
 });
 
 test('a multi-line or oversized key is refused rather than truncated by the kernel', () => {
@@ -93,4 +96,21 @@ test('a panicked or stranded guest is recognised from its console', async () => 
   assert.equal(guestBootFailure('ALERT!  /dev/vdz does not exist.  Dropping to a shell!'), 'the initramfs gave up: /dev/vdz does not exist.');
   assert.equal(guestBootFailure('You are in emergency mode. After logging in, type "journalctl -xb"'), 'systemd entered emergency mode');
   assert.equal(guestBootFailure('[  OK  ] Started ssh.service - OpenBSD Secure Shell server.\ncontroller-0 login:'), undefined);
+});
+
+test('a connected lab (network.nat): resolvers on the kernel command line, three tagged iptables rules, loopback resolvers skipped', () => {
+  const node = findNode(plan, 'worker-0');
+  const line = renderKernelCmdline({ node, network: plan.network, sshPublicKey: key, dns: ['9.9.9.9', '1.1.1.1'] });
+  assert.equal(cmdlineValue(line, 'hardway.dns'), '9.9.9.9,1.1.1.1');
+  const rules = natRules('hwl-0123456789', '10.240.0.0/24');
+  assert.deepEqual(rules.map((r) => `${r.table} ${r.chain} ${r.rule.join(' ')}`), [
+    'nat POSTROUTING -s 10.240.0.0/24 ! -o hwl-0123456789 -m comment --comment hardway-lab hwl-0123456789 -j MASQUERADE',
+    'filter FORWARD -i hwl-0123456789 ! -o hwl-0123456789 -m comment --comment hardway-lab hwl-0123456789 -j ACCEPT',
+    'filter FORWARD -o hwl-0123456789 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment hardway-lab hwl-0123456789 -j ACCEPT',
+  ]);
+  assert.deepEqual(parseNameservers('# resolved\nnameserver 127.0.0.53\nnameserver 192.168.1.1\nsearch lan\nnameserver 192.168.1.1\nnameserver fe80::1\n'), ['192.168.1.1']);
+  const spec = presetSpec('minimal', 'x');
+  assert.deepEqual(labResolvers(spec), [], 'nat is off by default: no resolver');
+  assert.deepEqual(labResolvers({ network: { ...spec.network, nat: true, dns: ['9.9.9.9'] } }), ['9.9.9.9']);
+  assert.deepEqual(labResolvers({ network: { ...spec.network, nat: true } }, ['/nonexistent']), []);
 });

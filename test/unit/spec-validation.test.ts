@@ -207,3 +207,21 @@ test('spec: minimal preset has no load balancer and one controller and worker', 
   const { spec } = parseSpec('preset: minimal\n', 'm.yaml', { hostMemoryMiB: 64 * 1024 });
   assert.deepEqual([spec.nodes.lb.count, spec.nodes.controller.count, spec.nodes.worker.count], [0, 1, 1]);
 });
+
+test('spec: snapshots.afterEachStep is auto by default, on/off when written, anything else an error with the choices', () => {
+  assert.equal(parseSpec('preset: minimal\n', 'm.yaml', { hostMemoryMiB: 64 * 1024 }).spec.snapshots.afterEachStep, 'auto');
+  assert.equal(parseSpec('snapshots:\n  afterEachStep: off\n', 's.yaml', { hostMemoryMiB: 64 * 1024 }).spec.snapshots.afterEachStep, 'off');
+  assert.throws(
+    () => parseSpec('snapshots:\n  afterEachStep: sometimes\n', 's.yaml', { hostMemoryMiB: 64 * 1024 }),
+    (error: unknown) => error instanceof SpecError && /snapshots\.afterEachStep/.test(error.message) && /auto, on, off/.test(error.message),
+  );
+});
+
+test('spec: network.nat is off by default and a boolean; network.dns needs it and must be IPv4 addresses', () => {
+  const opts = { hostMemoryMiB: 64 * 1024 };
+  assert.equal(parseSpec('preset: minimal\n', 'm.yaml', opts).spec.network.nat, false);
+  assert.equal(parseSpec('network:\n  nat: true\n  dns: [9.9.9.9]\n', 'n.yaml', opts).spec.network.nat, true);
+  assert.throws(() => parseSpec('network:\n  nat: yes-please\n', 'n.yaml', opts), (e: unknown) => e instanceof SpecError && /network\.nat/.test(e.message) && /true or false/.test(e.message));
+  assert.throws(() => parseSpec('network:\n  dns: [9.9.9.9]\n', 'n.yaml', opts), (e: unknown) => e instanceof SpecError && /only used with network\.nat: true/.test(e.message));
+  assert.throws(() => parseSpec('network:\n  nat: true\n  dns: [dns.example]\n', 'n.yaml', opts), (e: unknown) => e instanceof SpecError && /not an IPv4 address/.test(e.message));
+});

@@ -30,7 +30,7 @@ test('lab.json carries every planned node with its address, MAC and size', () =>
   assert.equal(lab.schema, 1);
   assert.deepEqual(lab.box, { name: 'hardway-lab/bookworm', version: '1.20260101.120000' });
   assert.equal(lab.ssh.publicKey, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample hardway-lab');
-  assert.deepEqual(lab.network, { subnet: '10.240.0.0/24', gateway: '10.240.0.1', netmask: '255.255.255.0', prefixLength: 24 });
+  assert.deepEqual(lab.network, { subnet: '10.240.0.0/24', gateway: '10.240.0.1', netmask: '255.255.255.0', prefixLength: 24, nat: false, dns: [] });
   assert.deepEqual(
     lab.nodes.map((n) => [n.name, n.ip]),
     plan.nodes.map((n) => [n.name, n.ip]),

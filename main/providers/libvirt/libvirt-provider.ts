@@ -22,6 +22,7 @@ import {
   type VmState,
 } from '../provider.ts';
 import { renderKernelCmdline } from '../qemu/kernel-cmdline.ts';
+import { labResolvers } from '../host-resolvers.ts';
 import { decideAcceleration } from './acceleration.ts';
 import {
   HARDWAY_XML_NAMESPACE,
@@ -47,7 +48,10 @@ export interface LibvirtProviderOptions {
   imageCacheDir?: string;
   /** libvirt connection; default $LIBVIRT_DEFAULT_URI, else qemu:///system. */
   uri?: string;
+  /** `nat` for a connected lab (network.nat: true); default isolated. */
   forward?: LabForwardMode;
+  /** Resolvers for the nodes of a connected lab (see host-resolvers.ts). */
+  dns?: string[];
   /**
    * `kvm` or `qemu` (TCG). Left out: HARDWAY_QEMU_ACCEL, else a short real boot under KVM decides
    * (a host where /dev/kvm exists but cannot boot the guest, e.g. nested or PVM, gets `qemu`).
@@ -416,7 +420,7 @@ export class LibvirtProvider implements Provider {
     const xml = renderDomainXml(this.plan, node, {
       type,
       files,
-      cmdline: renderKernelCmdline({ node, network: this.plan.network, sshPublicKey: this.options.sshPublicKey, rootDevice: image.rootDevice }),
+      cmdline: renderKernelCmdline({ node, network: this.plan.network, sshPublicKey: this.options.sshPublicKey, rootDevice: image.rootDevice, dns: this.options.dns }),
       runAs: qemuUser(),
       labDir: this.options.paths.root,
     });
@@ -513,5 +517,7 @@ export function libvirtProviderFor(context: ProviderContext): LibvirtProvider {
     sshPublicKey: context.sshPublicKey,
     imageSpec: context.spec.image,
     image: context.image,
+    forward: context.spec.network.nat ? 'nat' : 'isolated',
+    dns: labResolvers(context.spec),
   });
 }

@@ -1,5 +1,5 @@
 // The kernel command line is the one channel from the host into a node at boot: the image reads
-// hardway.hostname and hardway.ssh_key, and applies ip= (see provision/image/rootfs/usr/local/sbin/
+// hardway.hostname, hardway.ssh_key and (connected labs) hardway.dns, and applies ip= (see provision/image/rootfs/usr/local/sbin/
 // hardway-boot-config). Nothing is written into the node's disk from outside.
 
 import type { LabNetwork, PlannedNode } from '../../plan/address-plan.ts';
@@ -13,6 +13,8 @@ export interface KernelCmdlineInput {
   /** One authorized_keys line, e.g. `ssh-ed25519 AAAA... hardway-lab`. */
   sshPublicKey: string;
   rootDevice?: string;
+  /** Resolvers for /etc/resolv.conf (connected labs only, network.nat); none: the node resolves nothing outside. */
+  dns?: readonly string[];
 }
 
 export function renderKernelCmdline(input: KernelCmdlineInput): string {
@@ -29,6 +31,7 @@ export function renderKernelCmdline(input: KernelCmdlineInput): string {
     `ip=${node.ip}::${network.gateway}:${network.netmask}:${node.name}:eth0:off`,
     `hardway.hostname=${node.name}`,
     `hardway.ssh_key=${Buffer.from(key, 'utf8').toString('base64')}`,
+    ...(input.dns?.length ? [`hardway.dns=${input.dns.join(',')}`] : []),
   ];
   const line = args.join(' ');
   if (line.length > MAX_KERNEL_CMDLINE) {

@@ -32,6 +32,8 @@ import { probeKvm, type Acceleration } from './kvm-probe.ts';
 import { addressesInSubnet, bridgeNameFor, canAdministerNetwork, deleteLink, ensureBridge, ensureTap, linkExists, tapNameFor } from './lab-network.ts';
 import { qemuArgv, type BootImage, type NodeVmFiles } from './qemu-command.ts';
 import { qmpCommand } from './qmp.ts';
+import { disableNat, enableNat } from './lab-nat.ts';
+import { labResolvers, NO_RESOLVER_WARNING } from '../host-resolvers.ts';
 
 export interface QemuProviderContext {
   plan: Plan;
@@ -147,6 +149,12 @@ export class QemuProvider implements Provider {
       );
     }
 
+    if (this.context.spec.network.nat) {
+      if (!(await commandExists('iptables'))) throw new ProviderError('network.nat is on, and the qemu provider masquerades the lab with iptables, which is not installed', { hint: 'install it: sudo apt-get install iptables; or set network.nat: false' });
+      warnings.push(`network.nat is on: the VMs reach the outside through this host (masqueraded), resolvers ${labResolvers(this.context.spec).join(', ') || 'none'}`);
+      if (labResolvers(this.context.spec).length === 0) warnings.push(NO_RESOLVER_WARNING);
+    }
+
     const wantedMiB = this.context.plan.nodes.reduce((sum, n) => sum + n.memoryMiB, 0);
     const availableMiB = memAvailableMiB();
     if (availableMiB !== undefined && wantedMiB > availableMiB) {
@@ -226,6 +234,13 @@ export class QemuProvider implements Provider {
 
     this.emit({ phase: 'network', message: `bridge ${this.bridge} with ${network.gateway}/${network.prefixLength}` });
     await ensureBridge(this.bridge, `${network.gateway}/${network.prefixLength}`);
+    if (this.context.spec.network.nat) {
+      const note = await enableNat(this.bridge, network.nodeSubnet);
+      this.emit({ phase: 'network', message: note ?? `network.nat: ${network.nodeSubnet} is masqueraded out of this host` });
+    } else {
+      // Isolated (the default); also after the spec turned nat off for an existing lab.
+      await disableNat(this.bridge, network.nodeSubnet);
+    }
 
     let done = 0;
     for (const node of targets) {
@@ -286,6 +301,7 @@ export class QemuProvider implements Provider {
       }),
     );
     try {
+      await disableNat(this.bridge, this.context.plan.network.nodeSubnet);
       await deleteLink(this.bridge);
     } catch (error) {
       errors.push(`bridge ${this.bridge}: ${(error as Error).message}`);
@@ -507,7 +523,7 @@ export class QemuProvider implements Provider {
       acceleration,
       files,
       image,
-      append: renderKernelCmdline({ node, network: plan.network, sshPublicKey, rootDevice: image.rootDevice }),
+      append: renderKernelCmdline({ node, network: plan.network, sshPublicKey, rootDevice: image.rootDevice, dns: labResolvers(this.context.spec) }),
       withSeed,
       withQmp: files.qmp.length <= UNIX_SOCKET_PATH_MAX,
     });

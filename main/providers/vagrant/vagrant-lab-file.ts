@@ -26,7 +26,8 @@ export interface VagrantLabFile {
     managementNetwork: string;
     managementSubnet: string;
   };
-  network: { subnet: string; gateway: string; netmask: string; prefixLength: number };
+  /** nat: the lab network is libvirt-NATed (network.nat: true); dns: the nodes' resolvers then. */
+  network: { subnet: string; gateway: string; netmask: string; prefixLength: number; nat: boolean; dns: string[] };
   nodes: Array<{
     name: string;
     role: string;
@@ -51,6 +52,9 @@ export interface VagrantLabFileOptions {
   uri: string;
   driver: 'kvm' | 'qemu';
   managementSubnet?: string;
+  /** network.nat and the resolvers for it (see host-resolvers.ts). */
+  nat?: boolean;
+  dns?: string[];
 }
 
 export function renderVagrantLabFile(plan: Plan, options: VagrantLabFileOptions): VagrantLabFile {
@@ -72,6 +76,8 @@ export function renderVagrantLabFile(plan: Plan, options: VagrantLabFileOptions)
       gateway: plan.network.gateway,
       netmask: plan.network.netmask,
       prefixLength: plan.network.prefixLength,
+      nat: options.nat ?? false,
+      dns: options.dns ?? [],
     },
     nodes: plan.nodes.map((node) => ({
       name: node.name,

@@ -3,6 +3,7 @@
 // plan as <lab>/vagrant/lab.json; everything else is Vagrant's own doing, so a person can run the
 // same `vagrant` commands by hand in that directory.
 
+import { labResolvers } from '../host-resolvers.ts';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -47,6 +48,9 @@ export interface VagrantProviderOptions {
   /** The box to use; default: built from the base image and added when missing. */
   box?: VagrantBox | (() => Promise<VagrantBox>);
   managementSubnet?: string;
+  /** network.nat: the lab network NATed out of the host; dns: the nodes' resolvers then. */
+  nat?: boolean;
+  dns?: string[];
   /** Limit for one `vagrant up` (all nodes boot in parallel). Default 30 minutes. */
   upTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -232,6 +236,8 @@ export class VagrantProvider implements Provider {
       uri: this.uri,
       driver: await this.resolveDriver(),
       managementSubnet: this.options.managementSubnet,
+      nat: this.options.nat,
+      dns: this.options.dns,
     });
     await writeFile(this.labFilePath(), `${JSON.stringify(lab, null, 2)}\n`);
 
@@ -352,5 +358,7 @@ export function vagrantProviderFor(context: ProviderContext): VagrantProvider {
     ssh: { privateKeyPath: join(context.paths.ssh, 'id_ed25519'), publicKey: context.sshPublicKey },
     image: context.image,
     box: spec.image.source === 'box' && spec.image.box ? { name: spec.image.box, version: '', file: '', catalog: '', imageHash: '' } : undefined,
+    nat: spec.network.nat,
+    dns: labResolvers(spec),
   });
 }
