@@ -443,6 +443,8 @@ export class LabEngine {
                 const message = `${node.name}: the SSH connection dropped during this step (${(error as Error).message.split('\n')[0]}); doing this node's part again (steps are idempotent)`;
                 log.line(node.name, 'info', `WARNING: ${message}`, false);
                 emit({ type: 'progress', step: stepId, node: node.name, phase: 'warning', message });
+                // On a new connection: the old one may look alive and still be dead.
+                this.options.executor.close?.(node.name);
                 return await work(session(node));
               }
             } finally {

@@ -10,4 +10,6 @@ export interface NodeExecutor {
   upload(node: string, content: Buffer | string, remotePath: string, mode: number): Promise<void>;
   uploadFile(node: string, localPath: string, remotePath: string, mode: number): Promise<void>;
   waitForSsh(node: string, options: WaitForSshOptions): Promise<void>;
+  /** Drops the node's connection; the next call connects afresh. */
+  close?(node?: string): void;
 }

@@ -35,6 +35,8 @@ export interface SnapshotRecord {
   live: boolean;
   /** How long the VMs were held for it, seconds. */
   seconds: number;
+  /** Running nodes whose `sync` over SSH failed: taken as they were (like a power cut). */
+  unsynced?: string[];
 }
 
 export interface SnapshotListing extends SnapshotRecord {
@@ -117,11 +119,12 @@ export async function takeSnapshot(parts: SnapshotParts, name: string, options: 
   const running = statuses.filter((s) => s.state === 'running' || s.state === 'starting').map((s) => s.node);
   const state = readLabState(paths.state);
   const afterStep = options.afterStep ?? lastDoneStep(parts.stepIds, state);
-  await Promise.all(running.map((node) => pool.exec(node, 'sync', { timeoutMs: 30_000 }).catch(() => undefined)));
+  const unsynced: string[] = [];
+  await Promise.all(running.map((node) => pool.exec(node, 'sync', { timeoutMs: 30_000 }).catch((error: Error) => unsynced.push(`${node} (${error.message.split('\n')[0]})`))));
   const started = Date.now();
   const nodes = plan.nodes.map((n) => n.name);
   await provider.snapshotSave(name, nodes);
-  const seconds = Math.round((Date.now() - started) / 100) / 10;
+  const seconds = Math.round((Date.now() - started) / 10) / 100;
 
   const dir = join(snapshotsDir(paths), name);
   rmSync(dir, { recursive: true, force: true });
@@ -133,7 +136,7 @@ export async function takeSnapshot(parts: SnapshotParts, name: string, options: 
   }
   writeFileAtomic(join(dir, 'state.json'), `${JSON.stringify(stateAfter(parts.stepIds, state, afterStep), null, 2)}\n`, 0o644);
 
-  const record: SnapshotRecord = { name, createdAt: new Date().toISOString(), afterStep, auto: options.auto ?? false, nodes, live: running.length > 0, seconds };
+  const record: SnapshotRecord = { name, createdAt: new Date().toISOString(), afterStep, auto: options.auto ?? false, nodes, live: running.length > 0, seconds, ...(unsynced.length ? { unsynced } : {}) };
   writeSnapshotIndex(paths, [...readSnapshotIndex(paths).filter((s) => s.name !== name), record]);
   return record;
 }
@@ -262,5 +265,5 @@ export async function snapshotAfterStep(parts: SnapshotParts, step: string): Pro
   const statuses = await parts.provider.status();
   if (statuses.some((s) => s.state !== 'running')) return undefined;
   const record = await takeSnapshot(parts, autoSnapshotName(step), { afterStep: step, auto: true });
-  return `snapshot ${record.name} of ${record.nodes.length} nodes taken (VMs held ${record.seconds} s); \`hardway-lab rewind ${step}\` comes back here`;
+  return `snapshot ${record.name} of ${record.nodes.length} nodes taken (VMs held ${record.seconds} s${record.unsynced ? `; not synced first: ${record.unsynced.join(', ')}` : ''}); \`hardway-lab rewind ${step}\` comes back here`;
 }

@@ -247,6 +247,7 @@ export class QemuProvider implements Provider {
       const files = this.filesOf(node.name);
       await mkdir(files.dir, { recursive: true });
       if (await this.livePid(node.name)) {
+        await this.resumeIfPaused(node.name);
         this.emit({ node: node.name, phase: 'running', message: `${node.name} is already running`, fraction: ++done / targets.length });
         continue;
       }
@@ -393,6 +394,15 @@ export class QemuProvider implements Provider {
   async snapshotList(node: string): Promise<string[]> {
     this.selectNodes([node]);
     return existsSync(this.filesOf(node).overlay) ? this.diskSnapshots(node) : [];
+  }
+
+  /** A guest left paused (a process killed while it took a snapshot) runs again. */
+  private async resumeIfPaused(node: string): Promise<void> {
+    if (!existsSync(this.filesOf(node).qmp)) return;
+    const status = (await qmpCommand(this.filesOf(node).qmp, 'query-status').catch(() => undefined)) as { status?: string } | undefined;
+    if (status?.status !== 'paused') return;
+    this.emit({ node, phase: 'boot', message: `${node} was left paused (a snapshot was interrupted); resuming it` });
+    await this.qmp(node, 'cont');
   }
 
   /** The snapshot names in a node's disk (read with -U: QEMU may hold the image open). */
