@@ -14,6 +14,7 @@ import type { LabPaths } from '../lab/lab-dir.ts';
 import type { NodeStatus, Provider } from '../providers/provider.ts';
 import type { ExecResult } from '../ssh/ssh-errors.ts';
 import { adminKubeconfigPath } from '../steps/host-kubectl.ts';
+import { labRoute, type LabRoute } from '../providers/lab-route.ts';
 
 export interface StatusSources {
   plan: Plan;
@@ -41,8 +42,10 @@ export async function collectLabStatus(sources: StatusSources): Promise<LabStatu
   // Generous: six VMs under software emulation on a small host answer in seconds, not milliseconds.
   const timeoutMs = sources.timeoutMs ?? 30_000;
   const vmStates = await vmStatesOf(sources);
-  const nodes = await Promise.all(sources.plan.nodes.map((node) => nodeRuntime(node, vmStates, sources, timeoutMs)));
-  const [etcd, api] = await Promise.all([etcdStatus(sources, nodes, timeoutMs), apiHealth(sources, vmStates, timeoutMs)]);
+  // Nothing goes to a lab address unless this host's route to it is the lab's own network.
+  const route = await labRoute(sources.plan.apiEndpoint.ip, sources.plan.network.gateway);
+  const nodes = await Promise.all(sources.plan.nodes.map((node) => nodeRuntime(node, vmStates, sources, timeoutMs, route)));
+  const [etcd, api] = await Promise.all([etcdStatus(sources, nodes, timeoutMs), apiHealth(sources, vmStates, timeoutMs, route)]);
   const kubeNodes = await kubeNodesStatus(sources, api, timeoutMs);
   return { at: new Date().toISOString(), tookMs: Date.now() - started, nodes, etcd, api, kubeNodes };
 }
@@ -56,7 +59,7 @@ async function vmStatesOf(sources: StatusSources): Promise<Map<string, NodeStatu
   }
 }
 
-async function nodeRuntime(node: PlannedNode, vmStates: Map<string, NodeStatus> | string, sources: StatusSources, timeoutMs: number): Promise<NodeRuntime> {
+async function nodeRuntime(node: PlannedNode, vmStates: Map<string, NodeStatus> | string, sources: StatusSources, timeoutMs: number, route: LabRoute): Promise<NodeRuntime> {
   const units = sources.components(node);
   const vm = typeof vmStates === 'string' ? undefined : vmStates.get(node.name);
   const runtime: NodeRuntime = {
@@ -74,6 +77,10 @@ async function nodeRuntime(node: PlannedNode, vmStates: Map<string, NodeStatus> 
   // (it may not be this lab's, and asking a VM that is off only waits for a timeout).
   if (!sources.sshOverride && vm?.state !== 'running' && vm?.state !== 'starting') {
     runtime.sshDetail = vm ? `the VM is ${vm.state}` : 'the VM state is unknown, so it was not contacted';
+    return runtime;
+  }
+  if (!sources.sshOverride && !route.here) {
+    runtime.sshDetail = route.reason;
     return runtime;
   }
   const script = [
@@ -224,7 +231,7 @@ function parseJson<T>(text: string): T | undefined {
   }
 }
 
-async function apiHealth(sources: StatusSources, vmStates: Map<string, NodeStatus> | string, timeoutMs: number): Promise<ApiHealth> {
+async function apiHealth(sources: StatusSources, vmStates: Map<string, NodeStatus> | string, timeoutMs: number, route: LabRoute): Promise<ApiHealth> {
   const { apiEndpoint } = sources.plan;
   const url = `${apiEndpoint.url}/readyz`;
   const endpointVm = typeof vmStates === 'string' ? undefined : vmStates.get(apiEndpoint.host);
@@ -232,6 +239,7 @@ async function apiHealth(sources: StatusSources, vmStates: Map<string, NodeStatu
     // The address is only asked when this lab's VM holds it.
     return { health: 'unknown', url, detail: `the ${apiEndpoint.host} VM is ${endpointVm?.state ?? 'not known to run'}, so the API was not asked` };
   }
+  if (!route.here) return { health: 'unknown', url, detail: route.reason };
   const caPath = join(sources.paths.pki, 'ca.crt');
   if (!existsSync(caPath)) return { health: 'unknown', url, detail: 'the lab has no CA yet (run `hardway-lab render` or create the cluster)' };
   const ca = readFileSync(caPath);
