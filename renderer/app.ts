@@ -4,7 +4,7 @@
 
 import type { ApiEvent, LabClient } from '../main/api/api-contract.ts';
 import type { Actions } from './actions.ts';
-import { errorText, formatTime, h, mount } from './dom.ts';
+import { errorText, formatTime, h, mount, statusDot } from './dom.ts';
 import { Store, type ViewName } from './store.ts';
 import { TerminalManager } from './terminal-manager.ts';
 import { createBrowserClient, type ConnectionState } from './transport-browser.ts';
@@ -116,7 +116,7 @@ const nav = h(
   'nav',
   { class: 'main-nav', role: 'tablist' },
   (['dashboard', 'walkthrough', 'terminals'] as const).map((view) => {
-    const button = h('button', { class: 'nav-tab', role: 'tab', 'data-view': view, onclick: () => showView(view) }, view[0]!.toUpperCase() + view.slice(1));
+    const button = h('button', { class: 'nav-tab', role: 'tab', id: `tab-${view}`, 'aria-controls': `panel-${view}`, 'data-view': view, onclick: () => showView(view), onkeydown: (event: Event) => tabKey(event as KeyboardEvent, view) }, view[0]!.toUpperCase() + view.slice(1));
     navButtons.set(view, button);
     return button;
   }),
@@ -124,15 +124,15 @@ const nav = h(
 const labTitle = h('div', { class: 'lab-title' });
 const headerActions = h('div', { class: 'header-actions' });
 const connectionBanner = h('div', { class: 'connection-banner', role: 'alert', hidden: true });
-const dashboardHost = h('div', { class: 'view-host', 'data-view': 'dashboard' });
+const dashboardHost = h('div', { class: 'view-host', 'data-view': 'dashboard', role: 'tabpanel', id: 'panel-dashboard', 'aria-labelledby': 'tab-dashboard' });
 const stepListHost = h('div', { class: 'walk-list' });
 const stepDetailHost = h('div', { class: 'walk-detail' });
 const dockHeader = h('div', { class: 'dock-header' });
 const dockPane = h('div', { class: 'term-pane dock-pane' });
 const dockEmpty = h('div', { class: 'term-empty small' }, h('p', {}, 'Use “Type in …” on a command to open that node’s terminal here.'));
-const walkthroughHost = h('div', { class: 'view-host', 'data-view': 'walkthrough' }, h('section', { class: 'view walkthrough' }, stepListHost, stepDetailHost, h('aside', { class: 'walk-dock', 'aria-label': 'Terminal' }, dockHeader, dockPane, dockEmpty)));
+const walkthroughHost = h('div', { class: 'view-host', 'data-view': 'walkthrough', role: 'tabpanel', id: 'panel-walkthrough', 'aria-labelledby': 'tab-walkthrough' }, h('section', { class: 'view walkthrough' }, stepListHost, stepDetailHost, h('aside', { class: 'walk-dock', 'aria-label': 'Terminal' }, dockHeader, dockPane, dockEmpty)));
 const terminalsView = new TerminalsView(terminals, actions);
-const terminalsHost = h('div', { class: 'view-host', 'data-view': 'terminals' }, terminalsView.element);
+const terminalsHost = h('div', { class: 'view-host', 'data-view': 'terminals', role: 'tabpanel', id: 'panel-terminals', 'aria-labelledby': 'tab-terminals' }, terminalsView.element);
 const activityToggle = h('button', { class: 'activity-toggle', onclick: () => activity.classList.toggle('open') }, 'Activity');
 const activityLines = h('ol', { class: 'activity-lines' });
 const activity = h('footer', { class: 'activity' }, activityToggle, activityLines);
@@ -153,6 +153,18 @@ document.body.append(
 let dockTerminal: string | undefined;
 let confirmDestroy = false;
 
+const VIEWS: readonly ViewName[] = ['dashboard', 'walkthrough', 'terminals'];
+
+/** The tabs as the ARIA tabs pattern has them: arrows move between tabs (and show them), Home/End go to the ends. */
+function tabKey(event: KeyboardEvent, view: ViewName): void {
+  const at = VIEWS.indexOf(view);
+  const to = event.key === 'ArrowRight' ? (at + 1) % VIEWS.length : event.key === 'ArrowLeft' ? (at + VIEWS.length - 1) % VIEWS.length : event.key === 'Home' ? 0 : event.key === 'End' ? VIEWS.length - 1 : -1;
+  if (to < 0) return;
+  event.preventDefault();
+  showView(VIEWS[to]!);
+  navButtons.get(VIEWS[to]!)?.focus();
+}
+
 function showView(view: ViewName): void {
   store.set({ view });
   render();
@@ -165,6 +177,8 @@ function render(): void {
   for (const [view, button] of navButtons) {
     button.classList.toggle('active', view === s.view);
     button.setAttribute('aria-selected', String(view === s.view));
+    // Roving tabindex: Tab reaches the selected tab, the arrows the others.
+    button.tabIndex = view === s.view ? 0 : -1;
   }
   dashboardHost.hidden = s.view !== 'dashboard';
   walkthroughHost.hidden = s.view !== 'walkthrough';
@@ -208,7 +222,7 @@ function renderHeaderActions(): void {
   const title = engine?.available === false ? engine.reason : undefined;
   mount(
     headerActions,
-    h('span', { class: `conn ${s.connection}`, title: s.connectionDetail ?? s.connection }, h('span', { class: `dot ${s.connection === 'open' ? 'ok' : s.connection === 'lost' ? 'down' : 'degraded'}` }), bridge ? 'desktop' : 'browser mode'),
+    h('span', { class: `conn ${s.connection}`, title: s.connectionDetail ?? s.connection }, statusDot(s.connection === 'open' ? 'ok' : s.connection === 'lost' ? 'down' : 'degraded', `connection ${s.connection}`), bridge ? 'desktop' : 'browser mode'),
     stopped
       ? h('button', { class: 'btn primary', 'data-action': 'start-cluster', disabled, title: title ?? 'Boots the VMs and waits until every checker that passed before passes again', onclick: () => void actions.startCluster() }, running?.kind === 'start' ? 'Starting…' : 'Start')
       : h('button', { class: 'btn primary', 'data-action': 'create-cluster', disabled, title, onclick: () => void actions.createCluster() }, running?.kind === 'up' ? 'Creating…' : 'Create cluster'),
@@ -254,7 +268,7 @@ function renderDock(): void {
           layoutTerminals();
           entry.term.focus();
         } else void actions.openTerminal(node, 'walkthrough');
-      } }, entry ? h('span', { class: `dot ${entry.info.state === 'connected' ? 'ok' : 'degraded'}` }) : null, node);
+      } }, entry ? statusDot(entry.info.state === 'connected' ? 'ok' : 'degraded', entry.info.state) : null, node);
     }),
   );
   dockEmpty.hidden = Boolean(current);

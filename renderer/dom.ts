@@ -66,3 +66,8 @@ export function errorText(error: unknown): string {
   }
   return String(error);
 }
+
+/** A coloured status dot that also says its status in words (to screen readers, and as a tooltip). */
+export function statusDot(kind: string, label: string): HTMLElement {
+  return h('span', { class: `dot ${kind}`, role: 'img', 'aria-label': label, title: label });
+}

@@ -3,7 +3,7 @@
 
 import type { Health, NodeRuntime, NodeSummary, OperationState, StepInfo, StepState } from '../main/api/api-contract.ts';
 import type { Actions } from './actions.ts';
-import { formatDuration, formatTime, h } from './dom.ts';
+import { formatDuration, formatTime, h, statusDot } from './dom.ts';
 import type { AppState } from './store.ts';
 import { nodeHealth, topologySvg } from './topology.ts';
 
@@ -67,7 +67,7 @@ function etcdCard(state: AppState): HTMLElement {
           'ul',
           { class: 'member-list' },
           etcd.members.map((m) =>
-            h('li', {}, h('span', { class: `dot ${m.healthy === true ? 'ok' : m.healthy === false ? 'down' : 'unknown'}` }), h('span', {}, m.name), m.isLeader ? h('span', { class: 'tag' }, 'leader') : null, h('span', { class: 'muted small mono' }, m.clientUrl ?? '')),
+            h('li', {}, statusDot(m.healthy === true ? 'ok' : m.healthy === false ? 'down' : 'unknown', m.healthy === true ? 'healthy' : m.healthy === false ? 'unhealthy' : 'health unknown'), h('span', {}, m.name), m.isLeader ? h('span', { class: 'tag' }, 'leader') : null, h('span', { class: 'muted small mono' }, m.clientUrl ?? '')),
           ),
         )
       : null,
@@ -106,7 +106,7 @@ function kubeNodesCard(state: AppState): HTMLElement {
     { class: 'card health-card', 'data-testid': 'kube-nodes-card' },
     cardTitle('Kubernetes nodes'),
     h('div', { class: 'health-line' }, healthPill(kn?.health ?? 'unknown', kn && kn.nodes.length ? `${kn.nodes.filter((n) => n.ready).length}/${kn.nodes.length} Ready` : (kn?.health ?? 'unknown'))),
-    kn?.nodes.length ? h('ul', { class: 'member-list' }, kn.nodes.map((n) => h('li', {}, h('span', { class: `dot ${n.ready ? 'ok' : 'down'}` }), n.name, h('span', { class: 'muted small' }, n.ready ? 'Ready' : 'NotReady')))) : null,
+    kn?.nodes.length ? h('ul', { class: 'member-list' }, kn.nodes.map((n) => h('li', {}, statusDot(n.ready ? 'ok' : 'down', n.ready ? 'Ready' : 'NotReady'), n.name, h('span', { class: 'muted small' }, n.ready ? 'Ready' : 'NotReady')))) : null,
     h('p', { class: 'muted small detail' }, kn?.detail ?? 'no status yet'),
   );
 }
@@ -126,7 +126,7 @@ function nodeCard(node: NodeSummary, runtime: NodeRuntime | undefined, state: Ap
   return h(
     'article',
     { class: `card node-card ${health}`, 'data-node': node.name },
-    h('header', {}, h('span', { class: `dot ${health}` }), h('h3', {}, node.name), h('span', { class: `role-badge ${node.role}` }, node.role)),
+    h('header', {}, statusDot(health, `node ${health}`), h('h3', {}, node.name), h('span', { class: `role-badge ${node.role}` }, node.role)),
     h(
       'div',
       { class: 'node-facts' },
@@ -144,7 +144,7 @@ function nodeCard(node: NodeSummary, runtime: NodeRuntime | undefined, state: Ap
       { class: 'unit-list' },
       node.components.map((unit) => {
         const s = unitState(unit);
-        return h('li', { 'data-unit': unit }, h('span', { class: `dot ${unitClass(s)}` }), h('span', { class: 'mono' }, unit), h('span', { class: `unit-state ${unitClass(s)}` }, s));
+        return h('li', { 'data-unit': unit }, h('span', { class: `dot ${unitClass(s)}`, 'aria-hidden': 'true' }), h('span', { class: 'mono' }, unit), h('span', { class: `unit-state ${unitClass(s)}` }, s));
       }),
     ),
     h('footer', {}, h('button', { class: 'btn small', onclick: () => void actions.openTerminal(node.name, 'terminals') }, 'Open terminal')),

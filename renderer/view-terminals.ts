@@ -4,13 +4,13 @@
 
 import type { LabSummary } from '../main/api/api-contract.ts';
 import type { Actions } from './actions.ts';
-import { h, mount } from './dom.ts';
+import { h, mount, statusDot } from './dom.ts';
 import type { TerminalEntry, TerminalManager } from './terminal-manager.ts';
 
 export class TerminalsView {
   readonly element: HTMLElement;
   private readonly toolbar = h('div', { class: 'term-toolbar' });
-  private readonly tabs = h('div', { class: 'term-tabs', role: 'tablist' });
+  private readonly tabs = h('div', { class: 'term-tabs', role: 'group', 'aria-label': 'Open terminals' });
   private readonly panes = [h('div', { class: 'term-pane', 'data-pane': '0' }), h('div', { class: 'term-pane', 'data-pane': '1' })];
   private readonly paneArea = h('div', { class: 'term-panes' }, this.panes[0]!, this.panes[1]!);
   private readonly empty = h('div', { class: 'term-empty' }, h('p', {}, 'No terminal open yet.'), h('p', { class: 'muted' }, 'Pick a node above: each terminal is a root shell over SSH that stays open while you switch tabs and views.'));
@@ -63,8 +63,9 @@ export class TerminalsView {
       entries.map((e) =>
         h(
           'div',
-          { class: `term-tab ${this.shown.includes(e.info.id) ? 'visible' : ''} ${this.shown[this.focusedPane] === e.info.id ? 'active' : ''}`, role: 'tab', 'data-terminal-id': e.info.id, 'data-node': e.info.node },
-          h('button', { class: 'term-tab-main', onclick: () => this.select(e.info.id, lab) }, h('span', { class: `dot ${stateClass(e.info.state)}` }), e.info.node, h('span', { class: 'muted small' }, ` ${e.info.cols}×${e.info.rows}`)),
+          { class: `term-tab ${this.shown.includes(e.info.id) ? 'visible' : ''} ${this.shown[this.focusedPane] === e.info.id ? 'active' : ''}`, 'data-terminal-id': e.info.id, 'data-node': e.info.node },
+          // A button per shell (pressed: shown), not ARIA tabs: each also has its own close button.
+          h('button', { class: 'term-tab-main', 'aria-pressed': String(this.shown.includes(e.info.id)), onclick: () => this.select(e.info.id, lab) }, statusDot(stateClass(e.info.state), e.info.state), e.info.node, h('span', { class: 'muted small' }, ` ${e.info.cols}×${e.info.rows}`)),
           h('button', { class: 'term-tab-close', title: 'Close this shell', 'aria-label': `Close terminal on ${e.info.node}`, onclick: () => void this.manager.close(e.info.id) }, '×'),
         ),
       ),

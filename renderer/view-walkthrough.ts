@@ -38,17 +38,30 @@ export function renderWalkthrough(state: AppState, actions: Actions): { list: HT
           { class: `step-item ${status} ${step.id === selected?.id ? 'selected' : ''}`, 'data-step': step.id },
           h(
             'button',
-            { onclick: () => actions.selectStep(step.id) },
-            h('span', { class: `step-icon ${status}` }, stepIcon(status)),
+            { onclick: () => actions.selectStep(step.id), onkeydown: (event: Event) => stepKey(event as KeyboardEvent, steps, step.id, actions), 'aria-current': step.id === selected?.id ? 'step' : undefined },
+            h('span', { class: `step-icon ${status}`, 'aria-hidden': 'true' }, stepIcon(status)),
             h('span', { class: 'step-number' }, String(step.index)),
             h('span', { class: 'step-title' }, step.title),
-            check ? h('span', { class: `check-badge ${check.skipped ? 'skipped' : check.ok ? 'ok' : 'down'}`, title: 'last check' }, check.skipped ? 'skip' : check.ok ? '✓' : '✗') : null,
+            // The status in words, for screen readers (the icon and badge are colour and shape).
+            h('span', { class: 'sr-only' }, `, ${status}${check ? `, last check ${check.skipped ? 'skipped' : check.ok ? 'passed' : 'failed'}` : ''}`),
+            check ? h('span', { class: `check-badge ${check.skipped ? 'skipped' : check.ok ? 'ok' : 'down'}`, title: 'last check', 'aria-hidden': 'true' }, check.skipped ? 'skip' : check.ok ? '✓' : '✗') : null,
           ),
         );
       }),
     ),
   );
   return { list, detail: selected ? stepDetail(selected, state, actions) : h('div', {}) };
+}
+
+/** Up/Down (and Home/End) move through the step list, selecting as they go. */
+function stepKey(event: KeyboardEvent, steps: readonly StepInfo[], id: string, actions: Actions): void {
+  const at = steps.findIndex((s) => s.id === id);
+  const to = event.key === 'ArrowDown' ? Math.min(at + 1, steps.length - 1) : event.key === 'ArrowUp' ? Math.max(at - 1, 0) : event.key === 'Home' ? 0 : event.key === 'End' ? steps.length - 1 : -1;
+  if (to < 0 || to === at) return;
+  event.preventDefault();
+  actions.selectStep(steps[to]!.id);
+  // The list is redrawn on the next frame; focus follows the selection.
+  requestAnimationFrame(() => (document.querySelector(`.step-item[data-step="${steps[to]!.id}"] button`) as HTMLButtonElement | null)?.focus());
 }
 
 export function selectedStep(state: AppState): StepInfo | undefined {

@@ -10,12 +10,14 @@
 //   unit         no VMs (test/unit)
 //   integration  real VMs in a network namespace (test/integration)
 //   e2e          the UI in Chromium (test/e2e)
+//   fast         the unit tests that need no root (the rest skip, saying so), run in parallel: for
+//                before each commit (`npm test -- fast`, under a minute)
 //   full         opt-in (`npm test -- full`, or HWL_FULL=1): the slower matrix — libvirt and vagrant
 //                providers, the other presets, the UI driving every step (test/full)
 // `npm test -- unit` runs one tier. Tiers that cannot run on this host say so and skip.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -88,7 +90,7 @@ function buildArtifacts() {
   return 'FAILED';
 }
 
-const TIER_DIRS = { unit: 'unit', integration: 'integration', e2e: 'e2e', full: 'full' };
+const TIER_DIRS = { fast: 'unit', unit: 'unit', integration: 'integration', e2e: 'e2e', full: 'full' };
 for (const tier of tiers) {
   if (tier === 'artifacts') {
     timed('artifacts', buildArtifacts);
@@ -106,8 +108,11 @@ for (const tier of tiers) {
     continue;
   }
   timed(tier, () => {
-    // One file at a time: the VM tiers boot VMs and must not compete for the two cores.
-    const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root });
+    // One file at a time: the VM tiers boot VMs and must not compete for the two cores. The fast
+    // tier has no VM: its files run side by side, and what needs root skips (HWL_FAST).
+    const fast = tier === 'fast';
+    const concurrency = fast ? Math.max(2, availableParallelism()) : 1;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit', cwd: root, env: fast ? { ...process.env, HWL_FAST: '1' } : process.env });
     if (run.status !== 0) failed = true;
     return run.status === 0 ? 'passed' : 'FAILED';
   });

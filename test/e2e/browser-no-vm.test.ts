@@ -18,7 +18,7 @@ import type { StepInfo } from '../../main/api/api-contract.ts';
 import { startServer, type RunningServer } from '../../main/server/serve.ts';
 import { ensureLabSshKey } from '../../main/ssh/lab-ssh-key.ts';
 import { localSshdUnavailableReason, startLocalSshd, type LocalSshd } from '../helpers/local-sshd.ts';
-import { chromiumUnavailableReason, launchChromium, openApp, screenshot, waitForTerminalText } from './support/chromium.ts';
+import { chromiumUnavailableReason, launchChromium, openApp, screenshot, seriousAxeViolations, waitForTerminalText } from './support/chromium.ts';
 
 const skip = chromiumUnavailableReason() ?? localSshdUnavailableReason();
 if (skip) console.warn(`SKIPPED: e2e browser (no VMs): ${skip}`);
@@ -219,4 +219,31 @@ test('the dashboard merges the lab into the user\'s kubeconfig: the other contex
   assert.equal(statSync(kubeconfig).mode & 0o777, 0o600);
   await page.click('[data-action="merge-kubeconfig"]');
   await page.waitForSelector('.toast:has-text("Already up to date")', { timeout: 30_000 });
+});
+
+test('every view passes axe-core (no serious or critical WCAG 2 AA violation) and works from the keyboard', { skip }, async () => {
+  const problems: string[] = [];
+  for (const view of ['dashboard', 'walkthrough', 'terminals'] as const) {
+    await page.click(`[data-view="${view}"]`);
+    await page.waitForSelector(`.view-host[data-view="${view}"]:not([hidden])`);
+    for (const v of await seriousAxeViolations(page)) problems.push(`${view}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(', ')}`);
+  }
+  assert.deepEqual(problems, []);
+
+  // Tabs: the arrow keys move between them; only the selected one is in the Tab order.
+  await page.click('[data-view="dashboard"]');
+  await page.focus('.nav-tab[data-view="dashboard"]');
+  await page.keyboard.press('ArrowRight');
+  await page.waitForSelector('.view-host[data-view="walkthrough"]:not([hidden])');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-view')), 'walkthrough');
+  assert.deepEqual(await page.$$eval('.nav-tab', (tabs) => tabs.map((t) => (t as HTMLElement).tabIndex)), [-1, 0, -1]);
+  // The step list: Down selects the next step and keeps the focus on it.
+  const first = await page.getAttribute('.step-item.selected', 'data-step');
+  await page.focus('.step-item.selected button');
+  await page.keyboard.press('ArrowDown');
+  await page.waitForFunction((id) => document.querySelector('.step-item.selected')?.getAttribute('data-step') !== id, first);
+  assert.equal(await page.evaluate(() => document.activeElement?.closest('.step-item')?.classList.contains('selected')), true);
+  // A focus ring on the focused control.
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+  assert.equal(outline, 'solid', 'the focused step shows a focus ring');
 });

@@ -65,3 +65,28 @@ export async function screenshot(page: Page, name: string, directory = SCREENSHO
   await page.screenshot({ path });
   return path;
 }
+
+/** A violation axe-core found, as the test reports it. */
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: string[];
+}
+
+/**
+ * Runs axe-core (WCAG 2 A and AA rules) on what the page shows now; returns the serious and
+ * critical violations. Injected through the DevTools protocol, so the app's CSP stays as it is.
+ */
+export async function seriousAxeViolations(page: Page, include = 'body'): Promise<AxeViolation[]> {
+  const { createRequire } = await import('node:module');
+  const { readFileSync } = await import('node:fs');
+  const source = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  await page.evaluate(source);
+  const violations = await page.evaluate(async (selector) => {
+    const axe = (window as unknown as { axe: { run: (ctx: unknown, options: unknown) => Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: unknown[] }> }> }> } }).axe;
+    const result = await axe.run({ include: [selector] }, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => String(n.target[0])) }));
+  }, include);
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
