@@ -70,10 +70,10 @@ async function main(): Promise<number> {
         continue;
       }
       const index = readSnapshotIndex(labPaths(lab));
-      rows.push([`automatic snapshots (${index.length})`, `VMs held ${index.map((s) => s.seconds).join(' / ')} s`, '']);
+      rows.push([`automatic snapshots (${index.length})`, `each took ${index.map((s) => s.seconds).join(' / ')} s`, '']);
       const grow0 = overlayBytes(lab);
       const save = cli(ns, ['snapshot', 'save', 'bench', '--lab', lab]);
-      rows.push(['snapshot save (live, by hand)', `${save.seconds} s`, `${save.stdout.match(/VMs held [\d.]+ s/)?.[0] ?? ''}, +${MiB(overlayBytes(lab) - grow0)} at once`]);
+      rows.push(['snapshot save (live, by hand)', `${save.seconds} s`, `${save.stdout.match(/in [\d.]+ s/)?.[0] ?? ''}, +${MiB(overlayBytes(lab) - grow0)} at once`]);
       const rewind = cli(ns, ['rewind', 'kubeconfigs', '--lab', lab, '--artifacts', artifacts]);
       rows.push(['rewind kubeconfigs (restore, boot, checkers)', `${rewind.seconds} s`, rewind.code === 0 ? 'ok' : 'FAILED']);
       const again = cli(ns, ['up', '--until', 'etcd', '--lab', lab, '--artifacts', artifacts]);

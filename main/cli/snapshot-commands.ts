@@ -27,7 +27,7 @@ export async function snapshotCommand(ctx: LabContext, sub: string | undefined, 
     switch (sub) {
       case 'save': {
         const record = await saveSnapshot(parts, name!);
-        io.out(`Saved snapshot "${record.name}" of ${record.nodes.length} nodes (${record.live ? 'live' : 'stopped'}, VMs held ${record.seconds} s), after step ${record.afterStep ?? '(none yet)'}. \`hardway-lab snapshot restore ${record.name}\` comes back to it.`);
+        io.out(`Saved snapshot "${record.name}" of ${record.nodes.length} nodes (${record.live ? 'live' : 'stopped'}, in ${record.seconds} s), after step ${record.afterStep ?? '(none yet)'}. \`hardway-lab snapshot restore ${record.name}\` comes back to it.`);
         return 0;
       }
       case 'list': {

@@ -33,7 +33,7 @@ export interface SnapshotRecord {
   nodes: string[];
   /** Whether the VMs were running (a live snapshot) or stopped. */
   live: boolean;
-  /** How long the VMs were held for it, seconds. */
+  /** How long the disk snapshots took, seconds. */
   seconds: number;
   /** Running nodes whose `sync` over SSH failed: taken as they were (like a power cut). */
   unsynced?: string[];
@@ -265,5 +265,5 @@ export async function snapshotAfterStep(parts: SnapshotParts, step: string): Pro
   const statuses = await parts.provider.status();
   if (statuses.some((s) => s.state !== 'running')) return undefined;
   const record = await takeSnapshot(parts, autoSnapshotName(step), { afterStep: step, auto: true });
-  return `snapshot ${record.name} of ${record.nodes.length} nodes taken (VMs held ${record.seconds} s${record.unsynced ? `; not synced first: ${record.unsynced.join(', ')}` : ''}); \`hardway-lab rewind ${step}\` comes back here`;
+  return `snapshot ${record.name} of ${record.nodes.length} nodes taken (in ${record.seconds} s${record.unsynced ? `; not synced first: ${record.unsynced.join(', ')}` : ''}); \`hardway-lab rewind ${step}\` comes back here`;
 }

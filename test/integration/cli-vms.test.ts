@@ -124,7 +124,7 @@ test('cli on VMs: up --vms-only survives Ctrl-C, then ssh, status, up to etcd, s
       const save = cli(ns, ['snapshot', 'save', 'by-hand', '--lab', lab], 10 * 60_000);
       console.log(`snapshot save took ${((Date.now() - t2) / 1000).toFixed(0)} s: ${save.stdout.trim()}`);
       assert.equal(save.code, 0, save.stderr);
-      assert.match(save.stdout, /Saved snapshot "by-hand" of 2 nodes \(live, VMs held [\d.]+ s\), after step etcd/);
+      assert.match(save.stdout, /Saved snapshot "by-hand" of 2 nodes \(live, in [\d.]+ s\), after step etcd/);
       assert.match(cli(ns, ['snapshot', 'list', '--lab', lab]).stdout, /by-hand\s+etcd\s+.*manual, live\s+ok/);
       assert.equal(cli(ns, ['snapshot', 'delete', 'by-hand', '--lab', lab], 5 * 60_000).code, 0);
       assert.doesNotMatch(cli(ns, ['snapshot', 'list', '--lab', lab]).stdout, /by-hand/);

@@ -316,9 +316,8 @@ export class QemuProvider implements Provider {
 
   // ---------------------------------------------------------------------------------------------
   // Snapshots: internal qcow2 snapshots of each node's disk (the overlay; the base image is never
-  // written). A running lab is snapshotted live at one moment: every guest is paused (QMP `stop`,
-  // which also drains in-flight I/O), each disk snapshotted (`blockdev-snapshot-internal-sync`),
-  // then every guest resumed; a stopped lab with `qemu-img snapshot -c`. Disk only, no RAM: a
+  // written). A running lab is snapshotted live, all nodes at once (`blockdev-snapshot-internal-sync`
+  // over QMP, which drains the disk's in-flight I/O first); a stopped lab with `qemu-img snapshot -c`. Disk only, no RAM: a
   // restore boots the nodes from disks that look like a power cut at that moment, which etcd's WAL
   // and ext4's journal are made for (the same as after a host crash), and costs no RAM-sized file.
 
@@ -344,16 +343,11 @@ export class QemuProvider implements Provider {
     }
     // A snapshot of the same name is replaced; deleted before the pause to keep the pause short.
     await Promise.all(live.filter((l) => l.has).map((l) => this.qmp(l.node, 'blockdev-snapshot-delete-internal-sync', { device: l.device, name }, 120_000)));
-    const paused: typeof live = [];
-    try {
-      for (const l of live) {
-        await this.qmp(l.node, 'stop');
-        paused.push(l);
-      }
-      await Promise.all(live.map((l) => this.qmp(l.node, 'blockdev-snapshot-internal-sync', { device: l.device, name }, 120_000)));
-    } finally {
-      for (const l of paused) await this.qmp(l.node, 'cont').catch(() => undefined);
-    }
+    // No pause: QEMU drains a disk for its internal snapshot, so each is a consistent point of that
+    // node (a power cut at that instant), and the nodes' snapshots are milliseconds apart, taken
+    // between steps. Pausing the guests with QMP stop/cont was tried first: a `cont` that is lost
+    // under load leaves a node frozen, which is worse than the skew it avoided.
+    await Promise.all(live.map((l) => this.qmp(l.node, 'blockdev-snapshot-internal-sync', { device: l.device, name }, 120_000)));
     for (const node of offline) {
       const overlay = this.filesOf(node).overlay;
       if ((await this.diskSnapshots(node)).includes(name)) await this.run(['qemu-img', 'snapshot', '-d', name, overlay], `deleting the old snapshot ${name} of ${node}`, node);
