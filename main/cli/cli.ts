@@ -19,6 +19,7 @@ import { hostKeyPinsFile } from '../lab/lab-runtime.ts';
 import { artifactsCommand } from './artifact-commands.ts';
 import { kubeconfigCommand } from './kubeconfig-command.ts';
 import { rewindCommand, snapshotCommand } from './snapshot-commands.ts';
+import { drillCommand } from './drill-commands.ts';
 import {
   checkCommand,
   destroyCommand,
@@ -64,6 +65,14 @@ Commands:
   snapshot restore NAME  every VM, the PKI and the step states back to NAME; waits for its checkers
   snapshot list        the lab's snapshots [--json]; snapshot delete NAME removes one
   rewind STEP          back to the moment after STEP (its automatic snapshot): later steps are not done
+  drill list           break/fix drills on a green lab, judged by the steps' checkers
+  drill start ID       break the lab as the drill's story says (a snapshot first where the provider has them;
+                       --no-snapshot: stop undoes the fault instead)
+  drill check          judge: the checkers that the fault makes fail, and the time taken once solved
+  drill hint           the next hint (symptom first, the exact fix last)
+  drill reveal         show the reference fix; --apply runs it
+  drill stop           end the drill: back to the snapshot, or the fault undone
+  exercise list|start ID|check|hint|reveal|stop   cluster operations (etcd backup and restore, drain), stage by stage
   destroy              remove the lab's VMs and snapshots (the spec, PKI and files stay)
   serve                the app in a browser: http://127.0.0.1:PORT/?token=... [--port N]
   help                 show this help
@@ -93,6 +102,8 @@ const OPTIONS = {
   merge: { type: 'boolean' },
   use: { type: 'boolean' },
   remove: { type: 'boolean' },
+  'no-snapshot': { type: 'boolean' },
+  apply: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -208,6 +219,15 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         try {
           if (command === 'rewind') return await rewindCommand(context(), positionals[1], { artifacts: values.artifacts }, io, interrupt.signal);
           return await snapshotCommand(context(), positionals[1], positionals[2], { json: values.json, artifacts: values.artifacts }, io, interrupt.signal);
+        } finally {
+          interrupt.dispose();
+        }
+      }
+      case 'drill':
+      case 'exercise': {
+        const interrupt = interruptSignal(io);
+        try {
+          return await drillCommand(command, context(), positionals[1], positionals[2], { json: values.json, artifacts: values.artifacts, noSnapshot: values['no-snapshot'], apply: values.apply }, io, interrupt.signal);
         } finally {
           interrupt.dispose();
         }

@@ -36,22 +36,38 @@ async function clusterFacts(ctx: StepContext): Promise<EtcdClusterFacts> {
   // host answered within 7-10 s, and 20 × 5 s made a check with one member down take 7 minutes.
   const commandTimeout = String(Math.min(ETCD_COMMAND_TIMEOUT_CAP_S, Math.round(5 * ctx.timing.scale)));
   const ask = async (): Promise<EtcdClusterFacts> => {
+    let answered: EtcdClusterFacts = {};
     for (const node of ctx.nodes) {
       try {
         const result = await ctx.session(node).script('checks/etcd-cluster-facts.sh', [endpoints, commandTimeout], { quietStdout: true, timeoutMs: 180_000 * ctx.timing.scale });
         const sections = parseSections(result.stdout);
         if ((sections.get('member-list') ?? '').trim().startsWith('{')) return { askedFrom: node.name, output: result.stdout };
+        // This node reached the members (a health report) but got no member list: the cluster
+        // has no quorum. Asking from another node would only wait as long again.
+        if ((sections.get('endpoint-health') ?? '').trim().startsWith('[')) return { askedFrom: node.name, output: result.stdout };
+        answered = { askedFrom: node.name, output: result.stdout };
       } catch {
         // Unreachable node: ask the next one.
       }
     }
-    return {};
+    return answered;
   };
   const first = await ask();
-  if (first.output && allHealthy(first.output, ctx.nodes.length)) return first;
+  // Asked again only when a majority answered: a member lagging on a busy host recovers in
+  // seconds, a lost quorum does not (and each question waits the whole command timeout).
+  if (!first.output || allHealthy(first.output, ctx.nodes.length) || !majorityHealthy(first.output, ctx.nodes.length)) return first;
   await sleep(5000, undefined, { signal: ctx.signal });
   const second = await ask();
   return second.output ? second : first;
+}
+
+function majorityHealthy(output: string, members: number): boolean {
+  try {
+    const health = parseEndpointHealth((parseSections(output).get('endpoint-health') ?? '').trim());
+    return health.filter((h) => h.health).length > members / 2;
+  } catch {
+    return false;
+  }
 }
 
 function allHealthy(output: string, members: number): boolean {

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { main, USAGE } from '../../main/cli/cli.ts';
 import { ARTIFACTS_USAGE } from '../../main/cli/artifact-commands.ts';
 import { SNAPSHOT_SUBCOMMANDS } from '../../main/cli/snapshot-commands.ts';
+import { DRILL_SUBCOMMANDS } from '../../main/cli/drill-commands.ts';
 import { labPaths } from '../../main/lab/lab-dir.ts';
 import { readLabState, writeLabState } from '../../main/engine/lab-state.ts';
 import { HARDWAY_STEPS } from '../../main/steps/hardway-steps.ts';
@@ -87,6 +88,8 @@ test('every `hardway-lab VERB ...` a message names is a command of the CLI (and 
     check: new Set(HARDWAY_STEPS.map((s) => s.id)),
     rewind: new Set(HARDWAY_STEPS.map((s) => s.id)),
     snapshot: new Set(SNAPSHOT_SUBCOMMANDS),
+    drill: new Set(DRILL_SUBCOMMANDS),
+    exercise: new Set(DRILL_SUBCOMMANDS),
   };
   assert.ok(verbs.has('up') && verbs.has('destroy') && verbs.size > 10, [...verbs].join(' '));
   const wrong: string[] = [];

@@ -1,0 +1,201 @@
+// The drills and exercises as data, without VMs: the catalog covers what the issue lists, each
+// record is complete (story, fault, checks on real steps, at least three hints, a fix), every
+// action binds to nodes of the ha lab, the faulty certificates really carry their fault (judged
+// by the lab's own certificate inspector, under the probe names the drills name), and the hint
+// ladder and reveal keep their progress in the lab. The VM proof is in the hard-way story
+// (test/integration/hardway-lab-scenarios.ts, drillRounds).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { parseSpec, defaultSpecText } from '../../main/spec/parse-spec.ts';
+import { buildPlan } from '../../main/plan/address-plan.ts';
+import { labPaths } from '../../main/lab/lab-dir.ts';
+import { ensurePki } from '../../main/pki/ensure-pki.ts';
+import { renderLab } from '../../main/render/render-lab.ts';
+import { readPkiFile } from '../../main/pki/pki-files.ts';
+import { inspectCertificate } from '../../main/pki/inspect-certificate.ts';
+import { HARDWAY_STEPS } from '../../main/steps/hardway-steps.ts';
+import { DRILLS, EXERCISES, LESSONS, findLesson } from '../../main/drills/catalog.ts';
+import { applyAction, showAction } from '../../main/drills/drill-actions.ts';
+import { text, type Drill, type DrillAction } from '../../main/drills/drill-types.ts';
+import { envOf, listLessons, nextHint, readProgress, revealLesson, progressFile } from '../../main/drills/drill-runner.ts';
+import type { NodeExecutor } from '../../main/engine/node-executor.ts';
+import { writeLabState, emptyLabState } from '../../main/engine/lab-state.ts';
+
+const STEP_IDS = new Set(HARDWAY_STEPS.map((s) => s.id));
+
+function drill(id: string): Drill {
+  const found = findLesson(id, 'drill');
+  assert.equal(found.kind, 'drill');
+  return found as Drill;
+}
+
+async function haLab() {
+  const spec = parseSpec(defaultSpecText(), 'test.yaml', { hostMemoryMiB: 256 * 1024 }).spec;
+  const plan = buildPlan(spec);
+  const paths = labPaths(mkdtempSync(join(tmpdir(), 'hwl-drills-')));
+  await ensurePki(plan, paths, { algorithm: spec.pki.keyAlgorithm });
+  await renderLab(plan, paths);
+  return { spec, plan, paths };
+}
+
+test('the catalog: at least 12 drills covering the issue\'s list, the operations exercises, unique ids', () => {
+  assert.ok(DRILLS.length >= 12, `${DRILLS.length} drills`);
+  const ids = LESSONS.map((l) => l.id);
+  assert.equal(new Set(ids).size, ids.length, 'ids are unique');
+  for (const id of [
+    'apiserver-cert-no-lb-san',
+    'kubelet-cert-no-client-auth',
+    'etcd-member-down',
+    'etcd-quorum-lost',
+    'pod-route-lost',
+    'kube-proxy-stopped',
+    'coredns-corefile-broken',
+    'kubelet-wrong-cluster-dns',
+    'encryption-config-missing',
+    'apiserver-kubelet-rbac-removed',
+    'scheduler-stopped',
+    'workers-cordoned',
+    'etcd-cert-expired',
+  ]) assert.equal(findLesson(id, 'drill').id, id);
+  for (const id of ['etcd-backup-restore', 'drain-and-uncordon']) assert.equal(findLesson(id, 'exercise').id, id);
+  assert.throws(() => findLesson('no-such-drill'), /there is no drill or exercise "no-such-drill"[\s\S]*use one of: apiserver-cert-no-lb-san/);
+});
+
+test('every record is complete: a story, a fault on real steps, checks that name their probe, three hints or more, a fix', async () => {
+  const lab = await haLab();
+  const env = envOf(lab, { clusterId: '1234' });
+  for (const lesson of LESSONS) {
+    const where = `${lesson.kind} ${lesson.id}`;
+    assert.match(lesson.id, /^[a-z0-9-]+$/, where);
+    assert.ok(text(lesson.story, env).length > 40, `${where}: a story`);
+    assert.ok(lesson.hints.length >= 3, `${where}: ${lesson.hints.length} hints`);
+    for (const step of lesson.needs.steps) assert.ok(STEP_IDS.has(step), `${where}: needs unknown step ${step}`);
+    const hints = lesson.hints.map((h) => text(h, env));
+    assert.equal(new Set(hints).size, hints.length, `${where}: every hint says something new`);
+    if (lesson.kind === 'drill') {
+      assert.ok(lesson.fault.length > 0 && lesson.fix.length > 0 && lesson.checks.length > 0, where);
+      for (const check of lesson.checks) assert.ok(STEP_IDS.has(check.step), `${where}: checks unknown step ${check.step}`);
+      // The story tells the symptom: it never gives away the fix's first command.
+      const fixShown = lesson.fix.flatMap((a) => showAction(a, env)).map((c) => c.command);
+      for (const command of fixShown) assert.ok(!text(lesson.story, env).includes(command), `${where}: the story gives away \`${command}\``);
+    } else {
+      assert.ok(lesson.stages.length >= 2, `${where}: stages`);
+      for (const stage of lesson.stages) {
+        assert.ok(stage.probes.length > 0 && stage.reference.length > 0, `${where}: ${stage.title}`);
+        for (const step of stage.steps ?? []) assert.ok(STEP_IDS.has(step), `${where}: stage checks unknown step ${step}`);
+      }
+    }
+  }
+});
+
+test('every action is shown as commands bound to nodes of the lab (the reveal), and nothing is left undefined', async () => {
+  const lab = await haLab();
+  const env = envOf(lab, { clusterId: '1234' });
+  const names = new Set([...lab.plan.nodes.map((n) => n.name), 'host']);
+  for (const lesson of LESSONS) {
+    const actions: DrillAction[] =
+      lesson.kind === 'drill' ? [...lesson.fault, ...lesson.fix, ...(lesson.cleanup ?? [])] : [...lesson.setup, ...lesson.stages.flatMap((s) => s.reference), ...(lesson.cleanup ?? [])];
+    for (const action of actions) {
+      const shown = showAction(action, env);
+      assert.ok(shown.length > 0, `${lesson.id}: ${action.kind} shows no command`);
+      for (const c of shown) {
+        assert.ok(names.has(c.node), `${lesson.id}: bound to ${c.node}`);
+        assert.doesNotMatch(c.command, /undefined|\[object /, `${lesson.id}: ${c.command}`);
+      }
+    }
+  }
+  const san = drill('apiserver-cert-no-lb-san');
+  assert.match(showAction(san.fix[0]!, env)[0]!.command, /^scp pki\/kube-apiserver\.crt pki\/kube-apiserver\.key root@10\.240\.0\.12:/);
+});
+
+/** Records what a drill would copy to a node; a certificate action runs no command. */
+function recordingExecutor(): NodeExecutor & { uploads: Map<string, string> } {
+  const uploads = new Map<string, string>();
+  return {
+    uploads,
+    exec: () => Promise.reject(new Error('a certificate action without `then` runs no command')),
+    upload: async (node, content, path) => void uploads.set(`${node}:${path}`, content.toString()),
+    uploadFile: () => Promise.reject(new Error('not used')),
+    waitForSsh: () => Promise.reject(new Error('not used')),
+  };
+}
+
+test('the faulty certificates carry exactly their fault: the lab\'s own inspector fails the probe the drill names, openssl agrees', async () => {
+  const lab = await haLab();
+  const env = envOf(lab);
+  const ca = readPkiFile(lab.paths, 'ca', 'crt');
+  const caFile = join(lab.paths.root, 'ca.pem');
+  writeFileSync(caFile, ca);
+  for (const [id, node, path] of [
+    ['apiserver-cert-no-lb-san', 'controller-1', '/var/lib/kubernetes/kube-apiserver.crt'],
+    ['kubelet-cert-no-client-auth', 'worker-0', '/var/lib/kubelet/kubelet.crt'],
+    ['etcd-cert-expired', 'controller-2', '/etc/etcd/etcd-server.crt'],
+  ] as const) {
+    const d = drill(id);
+    const pool = recordingExecutor();
+    const fault = d.fault.find((a) => a.kind === 'faulty-cert')!;
+    await applyAction({ ...fault, then: undefined } as DrillAction, { ...lab, pool, runStep: async () => true }, env);
+    const certPem = pool.uploads.get(`${node}:${path}`)!;
+    const keyPem = pool.uploads.get(`${node}:${path.replace(/\.crt$/, '.key')}`)!;
+    assert.ok(certPem && keyPem, `${id}: uploaded ${[...pool.uploads.keys()].join(', ')}`);
+    const certId = text(fault.cert, env);
+    const probes = await inspectCertificate({ certPem, keyPem, caPem: ca, plan: lab.plan.certificates.find((c) => c.id === certId)! });
+    const failing = probes.filter((p) => !p.ok).map((p) => `${path}: ${p.name}`);
+    const check = d.checks.find((c) => c.step === 'certificates')!;
+    const pattern = typeof check.probe === 'function' ? check.probe(env) : check.probe;
+    assert.deepEqual(failing.filter((name) => pattern.test(name)).length, 1, `${id}: the named probe fails (${failing.join('; ')})`);
+    assert.equal(failing.length, 1, `${id}: nothing else is wrong with it (${failing.join('; ')})`);
+    assert.notEqual(certPem, readPkiFile(lab.paths, certId, 'crt'), 'not the lab\'s own certificate');
+    const certFile = join(lab.paths.root, `${id}.pem`);
+    writeFileSync(certFile, certPem);
+    // openssl: the CA signed it; only the expired one fails verification (error 10).
+    let verify: string;
+    try {
+      verify = execFileSync('openssl', ['verify', '-CAfile', caFile, certFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      verify = `${(error as { stdout?: string }).stdout ?? ''}${(error as { stderr?: string }).stderr ?? ''}`;
+    }
+    if (id === 'etcd-cert-expired') assert.match(verify, /certificate has expired|error 10/, verify);
+    else assert.match(verify, /: OK/, verify);
+  }
+  // The lab's own certificate goes back untouched.
+  const pool = recordingExecutor();
+  const fix = drill('apiserver-cert-no-lb-san').fix[0]!;
+  await applyAction(fix, { ...lab, pool, runStep: async () => true }, env);
+  assert.equal(pool.uploads.get('controller-1:/var/lib/kubernetes/kube-apiserver.crt'), readPkiFile(lab.paths, 'kube-apiserver', 'crt'));
+  assert.equal(pool.uploads.get('controller-1:/var/lib/kubernetes/kube-apiserver.key'), readPkiFile(lab.paths, 'kube-apiserver', 'key'));
+});
+
+test('the list says what a drill needs; hints climb one level at a time and stop at the last; reveal is remembered; progress lives in the lab', async () => {
+  const lab = await haLab();
+  const before = listLessons(lab);
+  assert.match(before.find((l) => l.id === 'etcd-member-down')!.unavailable ?? '', /needs step etcd done first: `hardway-lab up --until etcd`/);
+  const minimal = parseSpec(defaultSpecText().replace(/^preset: \w+/m, 'preset: minimal'), 'test.yaml', { hostMemoryMiB: 256 * 1024 }).spec;
+  assert.match(listLessons({ plan: buildPlan(minimal), paths: lab.paths }).find((l) => l.id === 'etcd-quorum-lost')!.unavailable ?? '', /needs 3 controllers; this lab has 1/);
+
+  const state = emptyLabState();
+  for (const id of STEP_IDS) state.steps[id] = { id, status: 'done' };
+  writeLabState(lab.paths.state, state);
+  assert.equal(listLessons(lab).find((l) => l.id === 'etcd-member-down')!.unavailable, undefined);
+
+  assert.throws(() => nextHint(lab.paths, lab), /no drill or exercise is running on this lab[\s\S]*hardway-lab drill list/);
+  writeFileSync(progressFile(lab.paths), JSON.stringify({ version: 1, active: { id: 'etcd-member-down', kind: 'drill', startedAt: new Date().toISOString(), hints: 0, revealed: false, vars: {}, stagesPassed: [] }, history: [] }));
+  const memberDown = drill('etcd-member-down');
+  const levels = [1, 2, 3, 3].map(() => nextHint(lab.paths, lab));
+  assert.deepEqual(levels.map((h) => h.level), [1, 2, 3, 3]);
+  assert.equal(levels[0]!.hint, text(memberDown.hints[0]!, envOf(lab)));
+  assert.match(levels[2]!.hint, /systemctl start etcd/, 'the last hint is the exact fix');
+  const shown = revealLesson(lab.paths, lab);
+  assert.deepEqual(shown.commands[0]!.commands.map((c) => c.node), ['controller-2']);
+  assert.match(shown.commands[0]!.commands[0]!.command, /^systemctl start etcd/);
+  const progress = readProgress(lab.paths);
+  assert.equal(progress.active?.hints, 3);
+  assert.equal(progress.active?.revealed, true);
+  assert.equal(JSON.parse(readFileSync(progressFile(lab.paths), 'utf8')).active.id, 'etcd-member-down');
+  assert.ok(EXERCISES.every((e) => e.stages.every((s) => typeof s.title === 'string')));
+});
