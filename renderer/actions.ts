@@ -1,7 +1,9 @@
 // What views can ask for. app.ts implements these against the API and the store.
 
+import type { ViewName } from './store.ts';
+
 export interface Actions {
-  show(view: 'dashboard' | 'walkthrough' | 'terminals'): void;
+  show(view: ViewName): void;
   refreshStatus(): Promise<void>;
   createCluster(): Promise<void>;
   destroyCluster(): Promise<void>;
@@ -20,4 +22,14 @@ export interface Actions {
   selectStep(stepId: string): void;
   openTerminal(node: string, where?: 'terminals' | 'walkthrough'): Promise<void>;
   typeInTerminal(node: string, command: string): Promise<void>;
+  // Drills and exercises: one runs at a time on the lab; the learner works in the node terminals.
+  selectDrill(id: string): void;
+  setDrillSnapshot(on: boolean): void;
+  startDrill(id: string): Promise<void>;
+  checkDrill(): Promise<void>;
+  drillHint(): Promise<void>;
+  revealDrill(): Promise<void>;
+  /** "Run it for me": the reference fix (or the current stage's reference steps). */
+  applyDrillReference(): Promise<void>;
+  stopDrill(): Promise<void>;
 }

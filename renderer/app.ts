@@ -5,13 +5,14 @@
 import type { ApiEvent, LabClient } from '../main/api/api-contract.ts';
 import type { Actions } from './actions.ts';
 import { errorText, formatTime, h, mount, statusDot } from './dom.ts';
-import { Store, type ViewName } from './store.ts';
+import { Store, type DrillCall, type ViewName } from './store.ts';
 import { TerminalManager } from './terminal-manager.ts';
 import { createBrowserClient, type ConnectionState } from './transport-browser.ts';
 import { createElectronClient, preloadBridge } from './transport-electron.ts';
 import { renderDashboard } from './view-dashboard.ts';
 import { TerminalsView } from './view-terminals.ts';
 import { renderWalkthrough, selectedStep } from './view-walkthrough.ts';
+import { renderDrills, runningDrillOperation, selectedDrill } from './view-drills.ts';
 
 const STATUS_EVERY_MS = 15_000;
 
@@ -99,13 +100,50 @@ const actions: Actions = {
     try {
       const entry = await terminals.ensureFor(node);
       if (store.state.view === 'walkthrough') dockTerminal = entry.info.id;
-      else terminalsView.show(entry.info.id);
+      else {
+        terminalsView.show(entry.info.id);
+        // From the drills view: the learner goes where the command is typed.
+        if (store.state.view === 'drills') showView('terminals');
+      }
       renderDock();
       layoutTerminals();
       await terminals.typeInto(node, command);
     } catch (error) {
       toast(`Could not type into ${node}'s terminal`, errorText(error));
     }
+  },
+  selectDrill: (id) => store.set({ selectedDrill: id }),
+  setDrillSnapshot: (on) => store.set({ drillSnapshot: on }),
+  startDrill: (id) =>
+    drillCall('start', async () => {
+      const started = await api.startDrill(id, { snapshot: store.state.drillSnapshot });
+      store.set({ drillStarted: started, drillChecked: undefined, drillRevealed: undefined, drillStopped: undefined, selectedDrill: started.id });
+    }),
+  checkDrill: () =>
+    drillCall('check', async () => {
+      store.set({ drillChecked: await api.checkDrill() });
+    }),
+  drillHint: () => drillCall('hint', async () => void (await api.drillHint())),
+  revealDrill: () =>
+    drillCall('reveal', async () => {
+      const id = store.state.drills?.active?.id;
+      const reveal = await api.revealDrill();
+      if (id) store.set({ drillRevealed: { id, reveal } });
+    }),
+  applyDrillReference: () =>
+    drillCall('reference', async () => {
+      await api.applyDrillReference();
+      toast('Reference applied', 'The reference commands ran on their nodes. Check judges the lab now.', 'info');
+    }),
+  stopDrill: async () => {
+    const active = store.state.drills?.active;
+    if (!active) return;
+    const how = active.solvedAt ? 'It is solved: Stop ends it and cleans up.' : active.snapshot ? 'It is not solved: every node goes back to the snapshot taken at the start.' : 'It is not solved: the fault is undone with the reference fix.';
+    if (!active.solvedAt && !window.confirm(`Stop the ${active.kind} “${active.title}”? ${how}`)) return;
+    await drillCall('stop', async () => {
+      const stopped = await api.stopDrill();
+      store.set({ drillStopped: stopped, drillStarted: undefined, drillChecked: undefined, drillRevealed: undefined, selectedDrill: stopped.id });
+    });
   },
 };
 
@@ -115,7 +153,7 @@ const navButtons = new Map<ViewName, HTMLButtonElement>();
 const nav = h(
   'nav',
   { class: 'main-nav', role: 'tablist' },
-  (['dashboard', 'walkthrough', 'terminals'] as const).map((view) => {
+  (['dashboard', 'walkthrough', 'terminals', 'drills'] as const).map((view) => {
     const button = h('button', { class: 'nav-tab', role: 'tab', id: `tab-${view}`, 'aria-controls': `panel-${view}`, 'data-view': view, onclick: () => showView(view), onkeydown: (event: Event) => tabKey(event as KeyboardEvent, view) }, view[0]!.toUpperCase() + view.slice(1));
     navButtons.set(view, button);
     return button;
@@ -133,6 +171,9 @@ const dockEmpty = h('div', { class: 'term-empty small' }, h('p', {}, 'Use “Typ
 const walkthroughHost = h('div', { class: 'view-host', 'data-view': 'walkthrough', role: 'tabpanel', id: 'panel-walkthrough', 'aria-labelledby': 'tab-walkthrough' }, h('section', { class: 'view walkthrough' }, stepListHost, stepDetailHost, h('aside', { class: 'walk-dock', 'aria-label': 'Terminal' }, dockHeader, dockPane, dockEmpty)));
 const terminalsView = new TerminalsView(terminals, actions);
 const terminalsHost = h('div', { class: 'view-host', 'data-view': 'terminals', role: 'tabpanel', id: 'panel-terminals', 'aria-labelledby': 'tab-terminals' }, terminalsView.element);
+const drillListHost = h('div', { class: 'drill-list-host' });
+const drillDetailHost = h('div', { class: 'drill-detail-host' });
+const drillsHost = h('div', { class: 'view-host', 'data-view': 'drills', role: 'tabpanel', id: 'panel-drills', 'aria-labelledby': 'tab-drills' }, h('section', { class: 'view drills' }, drillListHost, drillDetailHost));
 const activityToggle = h('button', { class: 'activity-toggle', onclick: () => activity.classList.toggle('open') }, 'Activity');
 const activityLines = h('ol', { class: 'activity-lines' });
 const activity = h('footer', { class: 'activity' }, activityToggle, activityLines);
@@ -144,7 +185,7 @@ document.body.append(
     { class: 'app' },
     h('header', { class: 'topbar' }, h('div', { class: 'brand' }, h('span', { class: 'brand-mark' }, '⎈'), h('span', {}, 'Hardway Lab')), labTitle, nav, h('span', { class: 'spacer' }), headerActions),
     connectionBanner,
-    h('main', { class: 'content' }, dashboardHost, walkthroughHost, terminalsHost),
+    h('main', { class: 'content' }, dashboardHost, walkthroughHost, terminalsHost, drillsHost),
     activity,
     toasts,
   ),
@@ -153,7 +194,7 @@ document.body.append(
 let dockTerminal: string | undefined;
 let confirmDestroy = false;
 
-const VIEWS: readonly ViewName[] = ['dashboard', 'walkthrough', 'terminals'];
+const VIEWS: readonly ViewName[] = ['dashboard', 'walkthrough', 'terminals', 'drills'];
 
 /** The tabs as the ARIA tabs pattern has them: arrows move between tabs (and show them), Home/End go to the ends. */
 function tabKey(event: KeyboardEvent, view: ViewName): void {
@@ -161,15 +202,17 @@ function tabKey(event: KeyboardEvent, view: ViewName): void {
   const to = event.key === 'ArrowRight' ? (at + 1) % VIEWS.length : event.key === 'ArrowLeft' ? (at + VIEWS.length - 1) % VIEWS.length : event.key === 'Home' ? 0 : event.key === 'End' ? VIEWS.length - 1 : -1;
   if (to < 0) return;
   event.preventDefault();
-  showView(VIEWS[to]!);
+  // The focus stays on the tabs (the ARIA tabs pattern): arriving on Terminals does not move it into a shell.
+  showView(VIEWS[to]!, { focusTerminal: false });
   navButtons.get(VIEWS[to]!)?.focus();
 }
 
-function showView(view: ViewName): void {
+function showView(view: ViewName, options: { focusTerminal?: boolean } = {}): void {
   store.set({ view });
   render();
   if (view === 'dashboard') void refreshStatus();
-  if (view === 'terminals') requestAnimationFrame(() => terminalsView.focusActive());
+  if (view === 'terminals' && options.focusTerminal !== false) requestAnimationFrame(() => terminalsView.focusActive());
+  if (view === 'drills') void loadDrills();
 }
 
 function render(): void {
@@ -183,6 +226,7 @@ function render(): void {
   dashboardHost.hidden = s.view !== 'dashboard';
   walkthroughHost.hidden = s.view !== 'walkthrough';
   terminalsHost.hidden = s.view !== 'terminals';
+  drillsHost.hidden = s.view !== 'drills';
 
   mount(labTitle, s.lab ? [h('strong', {}, s.lab.name), h('span', { class: 'muted small' }, `${s.lab.preset} · ${s.lab.nodes.length} nodes · ${s.lab.provider}`)] : null);
   renderHeaderActions();
@@ -201,16 +245,47 @@ function render(): void {
     mount(stepDetailHost, detail);
     renderDock();
   }
+  if (s.view === 'drills' && changed) {
+    // The controls are redrawn with the view: the focus stays on the one it was on, also across
+    // the redraws while a call runs (its button disabled, the focus fell back to the page).
+    const el = document.activeElement;
+    if (el instanceof HTMLElement && drillsHost.contains(el)) drillFocus = focusKey(el);
+    else if (el && el !== document.body) drillFocus = undefined;
+    const { list, detail } = renderDrills(s, actions);
+    mount(drillListHost, list);
+    mount(drillDetailHost, detail);
+    if (drillFocus) restoreFocus(drillsHost, drillFocus);
+  }
   if (s.view === 'terminals') terminalsView.render(s.lab);
   layoutTerminals();
   renderActivity();
 }
 
 let lastKey: unknown[] = [];
+/** The control of the drills view that had the focus (see render). */
+let drillFocus: string | undefined;
 function viewKey(s: typeof store.state): unknown[] {
   if (s.view === 'dashboard') return [s.view, s.lab, s.labError, s.status, s.statusError, s.statusLoading, s.steps, s.stepsError, s.stepStates, s.operations, s.progress];
   if (s.view === 'walkthrough') return [s.view, s.lab, s.steps, s.stepsError, s.stepStates, s.checks, s.busy, s.stepErrors, s.selectedStep, Object.keys(s.busy).length ? s.progress : null, Object.keys(s.busy).length ? s.operations : null];
+  if (s.view === 'drills') {
+    const running = runningDrillOperation(s);
+    return [s.view, s.connection, s.drills, s.drillsError, selectedDrill(s)?.id, s.drillSnapshot, s.drillBusy, s.drillError, s.drillStarted, s.drillChecked, s.drillRevealed, s.drillStopped, running?.id, running?.message, running?.fraction];
+  }
   return [s.view];
+}
+
+/** What identifies a control across a redraw: its action and the drill it is for. */
+function focusKey(el: HTMLElement): string | undefined {
+  const control = el.closest('[data-action]');
+  if (!control) return undefined;
+  const action = control.getAttribute('data-action')!;
+  const drill = control.getAttribute('data-drill');
+  return drill ? `[data-action="${action}"][data-drill="${drill}"]` : `[data-action="${action}"]`;
+}
+
+function restoreFocus(host: HTMLElement, selector: string): void {
+  const again = host.querySelector(selector) as HTMLElement | null;
+  if (again && !again.hasAttribute('disabled')) again.focus();
 }
 
 function renderHeaderActions(): void {
@@ -297,8 +372,8 @@ function renderActivity(): void {
   activityLines.scrollTop = activityLines.scrollHeight;
 }
 
-function toast(title: string, text: string): void {
-  const el = h('div', { class: 'toast', role: 'alert' }, h('strong', {}, title), h('pre', {}, text), h('button', { class: 'btn ghost small', onclick: () => el.remove() }, 'Dismiss'));
+function toast(title: string, text: string, level: 'error' | 'info' = 'error'): void {
+  const el = h('div', { class: `toast ${level}`, role: level === 'error' ? 'alert' : 'status' }, h('strong', {}, title), h('pre', {}, text), h('button', { class: 'btn ghost small', onclick: () => el.remove() }, 'Dismiss'));
   toasts.append(el);
   setTimeout(() => el.remove(), 20_000);
 }
@@ -311,7 +386,46 @@ async function loadAll(): Promise<void> {
   } catch (error) {
     store.set({ labError: errorText(error) });
   }
-  await Promise.all([loadSteps(), loadOperations(), terminals.restore().catch(() => {}), refreshStatus()]);
+  await Promise.all([loadSteps(), loadOperations(), terminals.restore().catch(() => {}), refreshStatus(), loadDrills()]);
+}
+
+let drillsInFlight: Promise<void> | undefined;
+let drillsAgain = false;
+/** The drills and the running one; a second request while one is in flight runs once after it. */
+async function loadDrills(): Promise<void> {
+  if (drillsInFlight) {
+    drillsAgain = true;
+    return drillsInFlight;
+  }
+  drillsInFlight = (async () => {
+    do {
+      drillsAgain = false;
+      try {
+        store.set({ drills: await api.listDrills(), drillsError: undefined });
+      } catch (error) {
+        store.set({ drillsError: errorText(error) });
+      }
+    } while (drillsAgain);
+  })().finally(() => {
+    drillsInFlight = undefined;
+  });
+  return drillsInFlight;
+}
+
+/** One drill call at a time from this page; its failure is shown in the view, in the engine's words. */
+async function drillCall(call: DrillCall, work: () => Promise<void>): Promise<void> {
+  if (store.state.drillBusy) return;
+  store.set({ drillBusy: call, drillError: undefined });
+  try {
+    await work();
+  } catch (error) {
+    const text = errorText(error);
+    store.set({ drillError: { call, text: /cancelled from the app/.test(text) ? `Cancelled: ${text}` : text } });
+  } finally {
+    store.set({ drillBusy: undefined });
+    await loadDrills();
+    if (call !== 'hint' && call !== 'reveal') scheduleStatusRefresh();
+  }
 }
 
 async function loadSteps(): Promise<void> {
@@ -420,6 +534,8 @@ api.onEvent((event: ApiEvent) => {
       });
       if (event.operation.status !== 'running') {
         void loadSteps();
+        // Steps done (or undone) change which drills can start; a drill call from another window changes the running one.
+        void loadDrills();
         scheduleStatusRefresh();
       }
       break;

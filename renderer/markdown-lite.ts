@@ -22,7 +22,8 @@ export function renderExplanation(text: string): HTMLElement {
   return root;
 }
 
-function inline(text: string): Node[] {
+/** One line of text with `code` and **bold** (for short texts such as a drill's reason). */
+export function inline(text: string): Node[] {
   const out: Node[] = [];
   const pattern = /(`[^`]+`|\*\*[^*]+\*\*)/g;
   let last = 0;

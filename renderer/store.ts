@@ -1,10 +1,13 @@
 // The page's state, in one place: what the lab is, how it is doing, the steps and their results.
 // Views subscribe and redraw their part; nothing here talks to the API.
 
-import type { CheckResult, LabEvent, LabStatus, LabSummary, OperationState, SnapshotInfo, StepInfo, StepState } from '../main/api/api-contract.ts';
+import type { CheckResult, DrillChecked, DrillOverview, DrillReveal, DrillStarted, DrillStopped, LabEvent, LabStatus, LabSummary, OperationState, SnapshotInfo, StepInfo, StepState } from '../main/api/api-contract.ts';
 import type { ConnectionState } from './transport-browser.ts';
 
-export type ViewName = 'dashboard' | 'walkthrough' | 'terminals';
+export type ViewName = 'dashboard' | 'walkthrough' | 'terminals' | 'drills';
+
+/** A drill call in flight from this page. */
+export type DrillCall = 'start' | 'check' | 'hint' | 'reveal' | 'reference' | 'stop';
 
 export type ActivityLine = { at: string; text: string; level: 'info' | 'stdout' | 'stderr' | 'progress'; node?: string; step?: string };
 
@@ -31,6 +34,21 @@ export interface AppState {
   activity: ActivityLine[];
   /** Latest progress line per step, for the walkthrough and the dashboard. */
   progress: Record<string, { message: string; fraction?: number }>;
+  /** The drills and exercises of this lab, and the one running (listDrills). */
+  drills?: DrillOverview;
+  drillsError?: string;
+  /** The drill or exercise whose story is shown (default: the running one, else the first). */
+  selectedDrill?: string;
+  /** The "take a snapshot first" checkbox (on by default). */
+  drillSnapshot: boolean;
+  drillBusy?: DrillCall;
+  /** The last drill call that failed, as the engine said it (for people), with which call it was. */
+  drillError?: { call: DrillCall; text: string };
+  /** Results of this page's drill calls, each for the lesson it was made on (by id). */
+  drillStarted?: DrillStarted;
+  drillChecked?: DrillChecked;
+  drillRevealed?: { id: string; reveal: DrillReveal };
+  drillStopped?: DrillStopped;
 }
 
 export class Store {
@@ -46,6 +64,7 @@ export class Store {
     operations: {},
     activity: [],
     progress: {},
+    drillSnapshot: true,
   };
   private readonly listeners = new Set<(state: AppState) => void>();
   private scheduled = false;

@@ -155,27 +155,31 @@ function stepDetail(step: StepInfo, state: AppState, actions: Actions): HTMLElem
   );
 }
 
-function checkPanel(check: CheckResult): HTMLElement {
+/** A checker's verdict with every probe (the drills view shows the steps' checkers the same way). */
+export function checkPanel(check: CheckResult, options: { testId?: string; title?: string } = {}): HTMLElement {
   const failed = check.probes.filter((p) => !p.ok).length;
   const verdict = check.skipped ? 'skipped' : check.ok ? 'passed' : 'failed';
   return h(
     'section',
-    { class: `check-panel ${check.skipped ? 'skipped' : check.ok ? 'ok' : 'down'}`, 'data-testid': 'check-result', 'data-verdict': verdict },
-    h('header', {}, h('strong', {}, `Check ${verdict}`), h('span', { class: 'muted small' }, check.skipped ? check.skipped : `${check.probes.length - failed} of ${check.probes.length} probes passed · ${formatDuration(check.durationMs)} · ${formatTime(check.startedAt)}`)),
-    check.probes.length
-      ? h(
-          'table',
-          { class: 'probes' },
-          h('colgroup', {}, h('col', { class: 'c-verdict' }), h('col', { class: 'c-name' }), h('col', { class: 'c-node' }), h('col', { class: 'c-expected' }), h('col', { class: 'c-seen' })),
-          h('thead', {}, h('tr', {}, h('th', {}, ''), h('th', {}, 'probe'), h('th', {}, 'node'), h('th', {}, 'expected'), h('th', {}, 'seen'))),
-          h('tbody', {}, check.probes.flatMap((p) => probeRows(p))),
-        )
-      : null,
+    { class: `check-panel ${check.skipped ? 'skipped' : check.ok ? 'ok' : 'down'}`, 'data-testid': options.testId ?? 'check-result', 'data-verdict': verdict, 'data-step': check.step },
+    h('header', {}, h('strong', {}, `${options.title ?? 'Check'} ${verdict}`), h('span', { class: 'muted small' }, check.skipped ? check.skipped : `${check.probes.length - failed} of ${check.probes.length} probes passed · ${formatDuration(check.durationMs)} · ${formatTime(check.startedAt)}`)),
+    check.probes.length ? probeTable(check.probes) : null,
+  );
+}
+
+/** Probes as a table: verdict, name, node, expected, seen, and under a failing one the hint that names the fix. */
+export function probeTable(probes: readonly Probe[]): HTMLElement {
+  return h(
+    'table',
+    { class: 'probes' },
+    h('colgroup', {}, h('col', { class: 'c-verdict' }), h('col', { class: 'c-name' }), h('col', { class: 'c-node' }), h('col', { class: 'c-expected' }), h('col', { class: 'c-seen' })),
+    h('thead', {}, h('tr', {}, h('th', {}, h('span', { class: 'sr-only' }, 'verdict')), h('th', {}, 'probe'), h('th', {}, 'node'), h('th', {}, 'expected'), h('th', {}, 'seen'))),
+    h('tbody', {}, probes.flatMap((p) => probeRows(p))),
   );
 }
 
 function probeRows(p: Probe): HTMLElement[] {
-  const row = h('tr', { class: `probe ${p.ok ? 'ok' : 'down'}`, 'data-probe': p.name }, h('td', { class: 'probe-verdict' }, p.ok ? '✓' : '✗'), h('td', {}, p.name), h('td', { class: 'mono' }, p.node ?? '—'), h('td', { class: 'mono' }, p.expected), h('td', { class: 'mono' }, p.seen));
+  const row = h('tr', { class: `probe ${p.ok ? 'ok' : 'down'}`, 'data-probe': p.name }, h('td', { class: 'probe-verdict' }, h('span', { 'aria-hidden': 'true' }, p.ok ? '✓' : '✗'), h('span', { class: 'sr-only' }, p.ok ? 'pass' : 'fail')), h('td', {}, p.name), h('td', { class: 'mono' }, p.node ?? '—'), h('td', { class: 'mono' }, p.expected), h('td', { class: 'mono' }, p.seen));
   if (p.ok) return [row];
   return [row, h('tr', { class: 'probe-hint' }, h('td', {}, ''), h('td', { colspan: 4 }, h('span', { class: 'hint-label' }, 'Fix: '), p.hint))];
 }

@@ -26,7 +26,8 @@ export interface ApiBackend {
   releaseConsumer(consumer: string): void;
 }
 
-type ParamKind = 'id' | 'text' | 'size' | 'count';
+/** `flags`: an object with exactly these keys, each a boolean (e.g. startDrill's options). */
+type ParamKind = 'id' | 'text' | 'size' | 'count' | { flags: readonly string[] };
 
 /** Runtime shape of each call's parameters: input from a page is untrusted. */
 const PARAM_KINDS: { [M in ApiMethod]: ParamKind[] } = {
@@ -52,6 +53,13 @@ const PARAM_KINDS: { [M in ApiMethod]: ParamKind[] } = {
   terminalResize: ['id', 'size', 'size'],
   terminalAck: ['id', 'count'],
   closeTerminal: ['id'],
+  listDrills: [],
+  startDrill: ['id', { flags: ['snapshot'] }],
+  checkDrill: [],
+  drillHint: [],
+  revealDrill: [],
+  applyDrillReference: [],
+  stopDrill: [],
 };
 
 const MAX_INPUT_CHARS = 1024 * 1024;
@@ -63,6 +71,17 @@ export function validateParams(method: ApiMethod, params: unknown): unknown[] {
   kinds.forEach((kind, index) => {
     const value: unknown = params[index];
     const where = `${method} parameter ${index + 1}`;
+    if (typeof kind === 'object') {
+      const wanted = kind.flags;
+      const ok =
+        typeof value === 'object' &&
+        value !== null &&
+        !Array.isArray(value) &&
+        Object.keys(value).length === wanted.length &&
+        wanted.every((key) => typeof (value as Record<string, unknown>)[key] === 'boolean');
+      if (!ok) throw badRequest(`${where} must be an object with exactly ${wanted.map((k) => `${k}: true|false`).join(', ')}`);
+      return;
+    }
     switch (kind) {
       case 'id':
         if (typeof value !== 'string' || !/^[A-Za-z0-9._:-]{1,200}$/.test(value)) throw badRequest(`${where} must be a name or id (letters, digits, . _ : -)`);

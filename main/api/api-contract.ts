@@ -3,7 +3,7 @@
 // exactly this; the renderer sees nothing else. Plain data only: everything here crosses IPC,
 // HTTP and WebSocket as JSON. No private key, token or secret ever appears in these shapes.
 
-import type { CheckResult, LabEvent, StepInfo, StepState } from '../engine/engine-types.ts';
+import type { CheckResult, LabEvent, Probe, StepInfo, StepState } from '../engine/engine-types.ts';
 
 export type { CheckResult, LabEvent, Probe, StepCommand, StepInfo, StepState, StepStatus } from '../engine/engine-types.ts';
 
@@ -160,7 +160,7 @@ export interface SnapshotInfo {
 /** A long operation (up, destroy, a step run) as the dashboard's progress bar shows it. */
 export interface OperationState {
   id: string;
-  kind: 'up' | 'destroy' | 'run-step' | 'check' | 'stop' | 'start' | 'rewind';
+  kind: 'up' | 'destroy' | 'run-step' | 'check' | 'stop' | 'start' | 'rewind' | DrillOperationKind;
   label: string;
   /** cancelled: stopped by cancelOperation; what was done stays, and `up` resumes from there. */
   status: 'running' | 'done' | 'failed' | 'cancelled';
@@ -170,6 +170,138 @@ export interface OperationState {
   fraction?: number;
   message?: string;
   error?: string;
+}
+
+// ---- drills and exercises (main/drills/): plain data, every text already resolved for this lab ----
+
+export type LessonKind = 'drill' | 'exercise';
+
+/** The long drill calls, as operations: start, check, the reference fix applied, stop. */
+export type DrillOperationKind = 'drill-start' | 'drill-check' | 'drill-reference' | 'drill-stop';
+
+/** A drill or an exercise as the Drills view lists it. */
+export interface DrillListing {
+  id: string;
+  kind: LessonKind;
+  title: string;
+  /** What it teaches. */
+  teaches: string;
+  /** What the learner reads first: the symptom (drills, never the cause) or the job (exercises). */
+  story: string;
+  /** Why it cannot start on this lab now (steps not done yet, too few nodes); absent when it can. */
+  unavailable?: string;
+  /** It is the one running on this lab. */
+  active: boolean;
+  solvedBefore: boolean;
+  /** How many hints it has. */
+  hintCount: number;
+  /** Exercises: the stages' titles, in order. */
+  stages?: string[];
+}
+
+/** The drill or exercise running on this lab (kept in <lab>/drills.json: it survives a restart). */
+export interface ActiveDrill {
+  id: string;
+  kind: LessonKind;
+  title: string;
+  startedAt: string;
+  story: string;
+  /** How many hints were shown so far, of how many. */
+  hintsShown: number;
+  hintCount: number;
+  /** The hints shown so far, in order (a reloaded page shows them again). */
+  hintTexts: string[];
+  revealed: boolean;
+  /** The snapshot taken at the start (Stop returns the lab to it), when one was. */
+  snapshot?: string;
+  /** Exercises: the stages passed so far, with when. */
+  stagesPassed: { title: string; at: string }[];
+  /** Exercises: the stage to do now (the last one once all passed). */
+  stage?: { number: number; of: number; title: string; task: string };
+  solvedAt?: string;
+}
+
+export interface FinishedDrill {
+  id: string;
+  kind: LessonKind;
+  startedAt: string;
+  finishedAt: string;
+  seconds: number;
+  hints: number;
+  revealed: boolean;
+  outcome: 'solved' | 'stopped';
+}
+
+export interface DrillOverview {
+  /** Every drill, then every exercise, in the catalog's order. */
+  lessons: DrillListing[];
+  active?: ActiveDrill;
+  /** Finished ones on this lab, oldest first. */
+  history: FinishedDrill[];
+}
+
+export interface DrillStartOptions {
+  /** Take a snapshot of every node first: Stop returns the lab to it (otherwise Stop undoes the fault). */
+  snapshot: boolean;
+}
+
+export interface DrillStarted {
+  id: string;
+  kind: LessonKind;
+  title: string;
+  story: string;
+  /** Exercises: the first stage's task. */
+  task?: string;
+  /** The snapshot taken first, or why there is none. */
+  snapshot?: string;
+  noSnapshot?: string;
+  /** Drills: their symptoms, judged right after the fault went in. */
+  symptoms: Probe[];
+}
+
+export interface DrillChecked {
+  id: string;
+  kind: LessonKind;
+  solved: boolean;
+  /** The hard-way steps' checker results (drills, and exercise stages that name steps). */
+  steps: CheckResult[];
+  /** The exercise stage's own probes. */
+  probes: Probe[];
+  /** Exercises: the stage judged (1-based), and the next stage's task once this one passed. */
+  stage?: { number: number; of: number; title: string; passed: boolean; next?: string };
+  /** Seconds from the start until it was solved, once solved. */
+  seconds?: number;
+  hintsUsed: number;
+}
+
+export interface DrillHint {
+  /** 1-based; the last hint again once all were shown. */
+  level: number;
+  of: number;
+  text: string;
+}
+
+/** A reference command bound to the node it runs on (`host`: this machine, in the lab directory). */
+export interface DrillCommand {
+  node: string;
+  command: string;
+  why?: string;
+}
+
+export interface DrillReveal {
+  /** Drills: one group, the fix; exercises: one group per stage. */
+  groups: { title: string; commands: DrillCommand[] }[];
+}
+
+export interface DrillStopped {
+  id: string;
+  kind: LessonKind;
+  outcome: 'solved' | 'stopped';
+  seconds: number;
+  /** How the lab came back: the start snapshot restored, the fault undone with the fix, or (solved) cleaned up. */
+  how: 'cleanup' | 'snapshot' | 'undone';
+  /** When the snapshot was restored: whether every step that was done passes again, and how long it took. */
+  restore?: { ok: boolean; seconds: number; failing: string[] };
 }
 
 /**
@@ -206,6 +338,23 @@ export interface ApiChannels {
   /** Flow control: the renderer has drawn this many more bytes (UTF-16 code units) of output. */
   terminalAck: { params: [terminalId: string, chars: number]; result: void };
   closeTerminal: { params: [terminalId: string]; result: void };
+  // Drills and exercises ("drill" in these names covers both). One runs at a time on a lab; every
+  // change to the lab takes the lab lock. Start, check, applyDrillReference and stopDrill are
+  // operations (progress in `operation` events, cancellable with cancelOperation).
+  /** Every drill and exercise with whether it can start here, and the one running with its progress. */
+  listDrills: { params: []; result: DrillOverview };
+  /** Puts the fault in (drills) or prepares the lab (exercises), after a snapshot when asked. */
+  startDrill: { params: [id: string, options: DrillStartOptions]; result: DrillStarted };
+  /** Judges the running one with the checkers and its probes; never changes the lab. */
+  checkDrill: { params: []; result: DrillChecked };
+  /** The next hint (one level at a time). */
+  drillHint: { params: []; result: DrillHint };
+  /** The reference fix (drills) or the reference steps of every stage (exercises), bound to their nodes. */
+  revealDrill: { params: []; result: DrillReveal };
+  /** Runs the reference fix, or the current stage's reference steps, for the learner. */
+  applyDrillReference: { params: []; result: void };
+  /** Ends it: back to the start snapshot, or the fault undone (a solved one is cleaned up). */
+  stopDrill: { params: []; result: DrillStopped };
 }
 
 export type ApiMethod = keyof ApiChannels;
@@ -239,6 +388,13 @@ export const API_METHODS = [
   'terminalResize',
   'terminalAck',
   'closeTerminal',
+  'listDrills',
+  'startDrill',
+  'checkDrill',
+  'drillHint',
+  'revealDrill',
+  'applyDrillReference',
+  'stopDrill',
 ] as const satisfies readonly ApiMethod[];
 
 // Compile-time proof that API_METHODS names every channel exactly: a missing one makes this `never`.

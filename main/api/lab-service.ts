@@ -5,7 +5,16 @@
 
 import { existsSync } from 'node:fs';
 import type {
+  ActiveDrill,
   ApiEvent,
+  DrillChecked,
+  DrillHint,
+  DrillListing,
+  DrillOverview,
+  DrillReveal,
+  DrillStarted,
+  DrillStartOptions,
+  DrillStopped,
   ApiMethod,
   ApiParams,
   ApiResult,
@@ -38,6 +47,23 @@ import { KubeconfigError, mergeLabKubeconfig } from '../lab/kubeconfig-merge.ts'
 import { adminKubeconfigPath } from '../steps/host-kubectl.ts';
 import { readLabState } from '../engine/lab-state.ts';
 import { openPartialLabRuntime } from '../lab/lab-runtime.ts';
+import { LESSONS } from '../drills/catalog.ts';
+import { text, type Lesson } from '../drills/drill-types.ts';
+import {
+  activeLesson,
+  applyReference,
+  checkLesson,
+  envOf,
+  listLessons,
+  nextHint,
+  readProgress,
+  revealLesson,
+  startLesson,
+  stopLesson,
+  unavailableReason,
+  type ActiveLesson,
+  type DrillParts,
+} from '../drills/drill-runner.ts';
 
 export interface LabServiceOptions {
   lab?: string;
@@ -121,6 +147,13 @@ export class LabService implements ApiBackend {
       terminalInput: async (id, data) => this.terminals.input(id, data),
       terminalResize: async (id, cols, rows) => this.terminals.resize(id, cols, rows),
       closeTerminal: async (id) => this.terminals.close(id),
+      listDrills: async () => this.listDrills(),
+      startDrill: (id, options) => this.startDrill(id, options),
+      checkDrill: () => this.checkDrill(),
+      drillHint: async () => this.drillHint(),
+      revealDrill: async () => this.revealDrill(),
+      applyDrillReference: () => this.applyDrillReference(),
+      stopDrill: () => this.stopDrill(),
     };
   }
 
@@ -343,6 +376,175 @@ export class LabService implements ApiBackend {
     });
   }
 
+  // ---- drills and exercises (main/drills/drill-runner.ts does the work, under the lab lock) -----
+
+  /** A lesson's text resolved for this lab; a record that cannot be read on this lab says why instead of failing the call. */
+  private lessonText(lesson: Lesson, value: Lesson['story'], vars: Record<string, string> = {}): string {
+    try {
+      return text(value, envOf(this.context, vars));
+    } catch (error) {
+      return `(this text cannot be shown on this lab: ${firstLines(error, 2)})`;
+    }
+  }
+
+  private listDrills(): DrillOverview {
+    const progress = readProgress(this.context.paths);
+    const listed = new Map(listLessons(this.context).map((l) => [l.id, l]));
+    const lessons = LESSONS.map((lesson): DrillListing => {
+      const l = listed.get(lesson.id)!;
+      const vars = progress.active?.id === lesson.id ? progress.active.vars : {};
+      return {
+        id: l.id,
+        kind: l.kind,
+        title: l.title,
+        teaches: l.teaches,
+        story: this.lessonText(lesson, lesson.story, vars),
+        ...(l.unavailable ? { unavailable: l.unavailable } : {}),
+        active: l.active,
+        solvedBefore: l.solvedBefore,
+        hintCount: lesson.hints.length,
+        ...(lesson.kind === 'exercise' ? { stages: lesson.stages.map((s) => s.title) } : {}),
+      };
+    });
+    const history = progress.history.map(({ id, kind, startedAt, finishedAt, seconds, hints, revealed, outcome }) => ({ id, kind, startedAt, finishedAt, seconds, hints, revealed, outcome }));
+    const active = progress.active ? this.activeDrill(progress.active) : undefined;
+    return active ? { lessons, active, history } : { lessons, history };
+  }
+
+  private activeDrill(active: ActiveLesson): ActiveDrill | undefined {
+    const lesson = LESSONS.find((l) => l.id === active.id);
+    if (!lesson) return undefined;
+    const shown = Math.min(active.hints, lesson.hints.length);
+    const drill: ActiveDrill = {
+      id: active.id,
+      kind: active.kind,
+      title: lesson.title,
+      startedAt: active.startedAt,
+      story: this.lessonText(lesson, lesson.story, active.vars),
+      hintsShown: shown,
+      hintCount: lesson.hints.length,
+      hintTexts: lesson.hints.slice(0, shown).map((h) => this.lessonText(lesson, h, active.vars)),
+      revealed: active.revealed,
+      stagesPassed: active.stagesPassed.map(({ title, at }) => ({ title, at })),
+    };
+    if (active.snapshot) drill.snapshot = active.snapshot;
+    if (active.solvedAt) drill.solvedAt = active.solvedAt;
+    if (lesson.kind === 'exercise') {
+      const index = Math.min(active.stagesPassed.length, lesson.stages.length - 1);
+      const stage = lesson.stages[index]!;
+      drill.stage = { number: index + 1, of: lesson.stages.length, title: stage.title, task: this.lessonText(lesson, stage.task, active.vars) };
+    }
+    return drill;
+  }
+
+  /** What the runner needs: the plan, the SSH pool, the engine and (for snapshots) the provider. */
+  private async drillParts(purpose: string): Promise<DrillParts> {
+    const runtime = await this.runtime();
+    const engine = await this.engine(purpose);
+    return { plan: this.context.plan, spec: this.context.spec, paths: this.context.paths, provider: runtime.provider, pool: runtime.pool, engine };
+  }
+
+  /** Hints and reveal write the progress file, which a drill check also writes when it ends. */
+  private refuseDuringDrillOperation(what: string): void {
+    const running = this.exclusive;
+    if (running?.kind.startsWith('drill-')) {
+      throw new ApiError(`${running.label} is still running`, { code: 'busy', hint: `wait for it to finish, then ask for ${what} again.` });
+    }
+  }
+
+  private async startDrill(id: string, options: DrillStartOptions): Promise<DrillStarted> {
+    const lesson = LESSONS.find((l) => l.id === id);
+    if (!lesson) throw new ApiError(`there is no drill or exercise "${id}"`, { code: 'not-found', hint: `use one of: ${LESSONS.map((l) => l.id).join(', ')}` });
+    // Refused before anything opens: the same words as the runner's own refusal.
+    const reason = unavailableReason(lesson, this.context);
+    if (reason) throw new ApiError(`${lesson.kind} ${lesson.id} cannot start on this lab: it ${reason}`, { code: 'not-available' });
+    const parts = await this.drillParts(`starting the ${lesson.kind} ${lesson.id}`);
+    return this.withOperation(
+      'drill-start',
+      `Starting the ${lesson.kind} “${lesson.title}”`,
+      async (operation, signal) => {
+        // Checked: a snapshot where the provider can take one, else stop undoes the fault (as the CLI does).
+        const started = await startLesson(parts, id, { snapshot: options.snapshot ? undefined : false, signal, onProgress: (message) => this.progress(operation, message) });
+        return {
+          id: started.lesson.id,
+          kind: started.lesson.kind,
+          title: started.lesson.title,
+          story: started.story,
+          ...(started.task !== undefined ? { task: started.task } : {}),
+          ...(started.snapshot ? { snapshot: started.snapshot } : {}),
+          ...(started.noSnapshot ? { noSnapshot: started.noSnapshot } : {}),
+          symptoms: started.symptoms,
+        };
+      },
+      { cancelled: `what was done stays; once the ${lesson.kind} is listed as running, Stop puts the lab back` },
+    );
+  }
+
+  private async checkDrill(): Promise<DrillChecked> {
+    const { active, lesson } = activeLesson(this.context.paths);
+    const parts = await this.drillParts(`checking the ${active.kind} ${active.id}`);
+    return this.withOperation(
+      'drill-check',
+      `Checking the ${lesson.kind} “${lesson.title}”`,
+      async (operation, signal) => {
+        const checked = await checkLesson(parts, { signal, onProgress: (message) => this.progress(operation, message) });
+        return {
+          id: checked.lesson.id,
+          kind: checked.lesson.kind,
+          solved: checked.solved,
+          steps: checked.steps,
+          probes: checked.probes,
+          ...(checked.stage ? { stage: checked.stage } : {}),
+          ...(checked.seconds !== undefined ? { seconds: checked.seconds } : {}),
+          hintsUsed: checked.hintsUsed,
+        };
+      },
+      { cancelled: 'nothing on the lab was changed; Check again judges it' },
+    );
+  }
+
+  private drillHint(): DrillHint {
+    this.refuseDuringDrillOperation('the hint');
+    const hint = nextHint(this.context.paths, this.context);
+    return { level: hint.level, of: hint.of, text: hint.hint };
+  }
+
+  private revealDrill(): DrillReveal {
+    this.refuseDuringDrillOperation('the fix');
+    const shown = revealLesson(this.context.paths, this.context);
+    return { groups: shown.commands.map((g) => ({ title: g.title, commands: g.commands.map(({ node, command, why }) => (why ? { node, command, why } : { node, command })) })) };
+  }
+
+  private async applyDrillReference(): Promise<void> {
+    const { active, lesson } = activeLesson(this.context.paths);
+    const parts = await this.drillParts(`applying the reference of the ${active.kind} ${active.id}`);
+    const what = lesson.kind === 'drill' ? 'the reference fix' : 'the reference steps of this stage';
+    await this.withOperation(
+      'drill-reference',
+      `Applying ${what} of “${lesson.title}”`,
+      async (operation, signal) => {
+        await applyReference(parts, { signal, onProgress: (message) => this.progress(operation, message) });
+      },
+      { cancelled: `what was applied stays; Check judges the lab as it is, Stop puts it back` },
+    );
+  }
+
+  private async stopDrill(): Promise<DrillStopped> {
+    const { active, lesson } = activeLesson(this.context.paths);
+    const parts = await this.drillParts(`stopping the ${active.kind} ${active.id}`);
+    return this.withOperation(
+      'drill-stop',
+      `Stopping the ${lesson.kind} “${lesson.title}”`,
+      async (operation, signal) => {
+        const stopped = await stopLesson(parts, { signal, onProgress: (message) => this.progress(operation, message) });
+        const restore = stopped.restore ? { ok: stopped.restore.ok, seconds: stopped.restore.seconds, failing: stopped.restore.checks.filter((c) => !c.ok).map((c) => c.step) } : undefined;
+        if (restore && !restore.ok) operation.error = `the lab is back at the snapshot, but ${restore.failing.join(', ')} do not pass their checkers; Create cluster repairs them`;
+        return { id: stopped.lesson.id, kind: stopped.lesson.kind, outcome: stopped.outcome, seconds: stopped.seconds, how: stopped.how, ...(restore ? { restore } : {}) };
+      },
+      { cancelled: `the ${lesson.kind} is still running and the lab may be half way back; Stop again finishes it` },
+    );
+  }
+
   private progress(operation: OperationState, message: string, fraction?: number): void {
     operation.message = message;
     if (fraction !== undefined) operation.fraction = fraction;
@@ -358,7 +560,13 @@ export class LabService implements ApiBackend {
   }
 
   /** One changing operation at a time (up, a step, destroy); checks and status run alongside. */
-  private async withOperation<T>(kind: OperationState['kind'], label: string, work: (operation: OperationState, signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async withOperation<T>(
+    kind: OperationState['kind'],
+    label: string,
+    work: (operation: OperationState, signal: AbortSignal) => Promise<T>,
+    /** What a cancelled one leaves behind, in words (default: up's "resumes from there"). */
+    words: { cancelled?: string } = {},
+  ): Promise<T> {
     if (this.exclusive) {
       throw new ApiError(`${this.exclusive.label} is still running`, { code: 'busy', hint: 'wait for it to finish (progress is on the dashboard), then try again.' });
     }
@@ -374,7 +582,7 @@ export class LabService implements ApiBackend {
     } catch (error) {
       if (abort.signal.aborted) {
         operation.status = 'cancelled';
-        operation.error = `${(abort.signal.reason as Error).message}; what was done stays, and Create cluster (or \`hardway-lab up\`) resumes from there`;
+        operation.error = `${(abort.signal.reason as Error).message}; ${words.cancelled ?? 'what was done stays, and Create cluster (or `hardway-lab up`) resumes from there'}`;
       } else {
         operation.status = 'failed';
         operation.error = firstLines(error, 30);
