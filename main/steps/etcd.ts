@@ -29,7 +29,8 @@ const ETCD_COMMAND_TIMEOUT_CAP_S = 30;
  * it asks once more a little later: on a busy, software-emulated host a healthy member can miss
  * one deadline, while a member that is really down fails both times.
  */
-async function clusterFacts(ctx: StepContext): Promise<EtcdClusterFacts> {
+/** `stopped`: the client URLs of members whose etcd unit is not running (their ill health needs no second look). */
+async function clusterFacts(ctx: StepContext, stopped: ReadonlySet<string> = new Set()): Promise<EtcdClusterFacts> {
   const endpoints = etcdEndpoints(ctx);
   // etcdctl waits this long for a member that does not answer (a stopped one included), once per
   // question and twice per check: scaled, but capped, since a healthy member on a saturated TCG
@@ -55,7 +56,7 @@ async function clusterFacts(ctx: StepContext): Promise<EtcdClusterFacts> {
   const first = await ask();
   // Asked again only when a majority answered: a member lagging on a busy host recovers in
   // seconds, a lost quorum does not (and each question waits the whole command timeout).
-  if (!first.output || allHealthy(first.output, ctx.nodes.length) || !majorityHealthy(first.output, ctx.nodes.length)) return first;
+  if (!first.output || allHealthy(first.output, ctx.nodes.length, stopped) || !majorityHealthy(first.output, ctx.nodes.length)) return first;
   await sleep(5000, undefined, { signal: ctx.signal });
   const second = await ask();
   return second.output ? second : first;
@@ -70,10 +71,11 @@ function majorityHealthy(output: string, members: number): boolean {
   }
 }
 
-function allHealthy(output: string, members: number): boolean {
+/** Every member healthy, but those known to be stopped. */
+function allHealthy(output: string, members: number, stopped: ReadonlySet<string> = new Set()): boolean {
   try {
     const health = parseEndpointHealth((parseSections(output).get('endpoint-health') ?? '').trim());
-    return health.length === members && health.every((h) => h.health);
+    return health.length === members && health.every((h) => h.health || stopped.has(h.endpoint));
   } catch {
     return false;
   }
@@ -134,7 +136,9 @@ export const etcdStep: StepDefinition = {
     const units = await Promise.all(
       ctx.nodes.map((node) => plannedFileProbes(ctx.paths, ctx.session(node), UNIT, 'run `hardway-lab up --step etcd`').catch((error: unknown) => [unreachableProbe(node.name, error)])),
     );
-    return [...etcdProbes(ctx.plan, members, await clusterFacts(ctx)), ...units.flat()];
+    // A member whose unit is not running is unhealthy for a reason already known: no second question.
+    const stopped = new Set(members.filter((m) => m.output !== undefined && (parseSections(m.output).get('active') ?? '').trim() !== 'active').map((m) => clientUrl(m.node)));
+    return [...etcdProbes(ctx.plan, members, await clusterFacts(ctx, stopped)), ...units.flat()];
   },
 };
 

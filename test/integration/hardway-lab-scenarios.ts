@@ -5,9 +5,9 @@
 // the LB, and its workers) is booted and shared by every part of the story — a 2-core host under
 // TCG cannot afford two — and destroyed at the end.
 //
-// Three scopes. `cluster` (every `npm test`): lb + 3 controllers + 1 worker, all 14 steps. `full`
-// (the opt-in tier): 2 workers, all 14 steps, pod traffic between the workers. `control-plane`
-// (for a quicker look while developing): the same nodes as `cluster`, steps 0-8.
+// Three scopes. `control-plane` (every `npm test`, hardway-steps.test.ts): lb + 3 controllers + 1
+// worker that idles, steps 0-8. `cluster` (HWL_STORY_SCOPE=cluster): the same nodes, all 14 steps.
+// `full` (the opt-in tier): 2 workers, all 14 steps, pod traffic between the workers.
 //
 // The story, in order ([workers]: the scopes that reach the workers; [full]: two workers only):
 //   1. `up` in a child process, killed with SIGKILL while step etcd runs;
@@ -21,8 +21,7 @@
 //      button;
 //   6. faults, made for real, each caught with the hint that names its fix:
 //      A. the control plane: one API server stopped (the API still answers through the LB), the
-//         scheduler lease holder stopped (the lease moves), a secret written through an API server
-//         running without its encryption config (plain text in etcd);
+//         scheduler lease holder stopped (the lease moves);
 //      B. [workers] the nodes: kube-proxy stopped with its rules gone (the NodePort fails),
 //         CoreDNS scaled to 0 (the in-pod lookup fails), the API server → kubelet RBAC removed
 //         (logs and exec Forbidden), then a kubelet stopped (NotReady);
@@ -30,7 +29,10 @@
 //         kubelet cert without clientAuth, a key that does not match, [workers] a route deleted;
 //      then one check sweep of the scope (timed) with every fault in place;
 //   7. `up` repairs all of it back to green;
-//   8. destroy, and nothing left behind.
+//   8. every drill the scope reaches (main/drills: the control plane's six; [workers] all 13):
+//      the fault in, its named checker failing with its symptom, the reference fix, green again;
+//      the etcd snapshot-and-restore exercise, a wrong attempt first; [workers] drain and uncordon;
+//   9. destroy, and nothing left behind.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -57,6 +59,10 @@ import { readPkiFile } from '../../main/pki/pki-files.ts';
 import { captureGolden } from '../helpers/golden-capture.ts';
 import { findLeftovers, type Leftovers } from '../helpers/qemu-lab-scenarios.ts';
 import { realClusterUi, type RunningClusterUiResult } from '../e2e/support/real-lab-ui-scenario.ts';
+import { DRILLS, findLesson } from '../../main/drills/catalog.ts';
+import { unavailableReason, type DrillParts } from '../../main/drills/drill-runner.ts';
+import type { Exercise } from '../../main/drills/drill-types.ts';
+import { proveDrill, proveExercise, type DrillProof, type ExerciseProof } from '../helpers/drill-rounds.ts';
 
 const RUNNER = fileURLToPath(new URL('../helpers/netns-scenario-runner.ts', import.meta.url));
 const THIS_MODULE = fileURLToPath(import.meta.url);
@@ -298,7 +304,6 @@ export interface FaultRounds {
   /** A: control plane. viaLb: the host's kubectl through the LB (`kubectl version`). */
   apiserverStopped: { node: string; controlPlane: CompactCheck; loadBalancer: CompactCheck; viaLb: { code: number; output: string } };
   leaseHolderStopped: { node: string; immediately: CompactCheck; moved: CompactCheck & { waitedS: number }; newHolder?: string };
-  plainSecret: { node: string; controlPlane: CompactCheck; smoke: CompactCheck };
   /** B (the scopes with workers): nodes. */
   nodes?: {
     podNode: string;
@@ -343,6 +348,21 @@ export interface HardwayStoryResult {
   lifecycle?: LifecycleRound[];
   /** `hardway-lab ssh NODE -- CMD` started before destroy: how long after destroy it noticed, and what it said. */
   sshAcrossDestroy?: SshAcrossDestroy;
+  /** 7. The drills and exercises this scope reaches, each proven on the green lab after the repair. */
+  drills?: DrillRounds;
+}
+
+export interface DrillRounds {
+  proofs: DrillProof[];
+  /** Drills this scope cannot run, and why (said loudly by the test). */
+  skipped: { id: string; reason: string }[];
+  /** etcd snapshot and restore: first restored from a snapshot taken before the namespace existed (must fail), then done right. */
+  restoreWrong?: ExerciseProof;
+  /** no-snapshot: the namespace deleted before any snapshot (the default run); snapshot-before-namespace: restored from a snapshot taken before it existed. */
+  restoreWrongKind?: 'no-snapshot' | 'snapshot-before-namespace';
+  restore?: ExerciseProof;
+  drain?: ExerciseProof;
+  seconds: number;
 }
 
 export interface LifecycleRound {
@@ -527,7 +547,11 @@ export async function hardwayStory(args: HardwayLabArgs): Promise<HardwayStoryRe
     t = Date.now();
     result.repaired = { ...compactUp(await lab.engine.up({ until, finalCheck: false })), seconds: (Date.now() - t) / 1000 };
 
-    // 6. Stop and start (and a host crash), each back to every checker green.
+    // 7. Every drill and exercise the scope reaches: inject, the named checker fails, the reference
+    //    fix, green again. HWL_DRILLS=off leaves them out (a quicker look while developing).
+    if (result.repaired.ok && process.env.HWL_DRILLS !== 'off') result.drills = await drillRounds(lab, scope);
+
+    // 8. Stop and start (and a host crash), each back to every checker green.
     if (args.lifecycle?.length && result.repaired.ok) result.lifecycle = await lifecycleRounds(lab, args.lifecycle);
     result.pkiAtEnd = pkiHashes(lab.paths);
   } finally {
@@ -556,7 +580,7 @@ async function faultRounds(lab: Lab, scope: StoryScope): Promise<FaultRounds> {
   const f: Partial<FaultRounds> = {};
 
   // ---- A. The control plane ------------------------------------------------------------------
-  log('faults A: an API server stopped, the scheduler lease holder stopped, a secret written without encryption');
+  log('faults A: an API server stopped, the scheduler lease holder stopped');
   await pool.run('controller-1', 'systemctl stop kube-apiserver');
   const holder = (await onController(lab, 'controller-0', `${ADMIN} -n kube-system get lease kube-scheduler -o jsonpath='{.spec.holderIdentity}'`)).trim().split('_')[0]!;
   await pool.run(holder, 'systemctl stop kube-scheduler');
@@ -568,11 +592,7 @@ async function faultRounds(lab: Lab, scope: StoryScope): Promise<FaultRounds> {
   const lbDown = await checkUntil(lab, 'load-balancer', (r) => r.failing.some((p) => p.node === 'controller-1'), 120_000);
   f.apiserverStopped = { node: 'controller-1', controlPlane: moved, loadBalancer: lbDown, viaLb: await kubectlViaLb(lab, ['version', '-o', 'json']) };
 
-  // controller-0's API server restarted without its encryption config; a secret written through it.
-  await pool.run('controller-0', "sed -i '/--encryption-provider-config=/d' /etc/systemd/system/kube-apiserver.service && systemctl daemon-reload && systemctl restart kube-apiserver");
-  await waitLocalReady(lab, 'controller-0');
-  await onController(lab, 'controller-0', `${ADMIN} create secret generic hwl-written-in-plain-text --from-literal=password=plain`);
-  f.plainSecret = { node: 'controller-0', controlPlane: await checkOne(lab, 'control-plane'), smoke: await checkOne(lab, 'smoke-test') };
+  // (An API server without its encryption config is the drill encryption-config-missing, below.)
 
   // ---- B. The nodes (the scopes with workers) -------------------------------------------------
   if (withWorkers) {
@@ -614,6 +634,54 @@ async function faultRounds(lab: Lab, scope: StoryScope): Promise<FaultRounds> {
   for (const step of stepsUntil(lab, lastStep({ scope }))) checks.push(await checkOne(lab, step));
   f.sweep = { seconds: (Date.now() - t) / 1000, checks };
   return f as FaultRounds;
+}
+
+async function drillRounds(lab: Lab, scope: StoryScope): Promise<DrillRounds> {
+  const t = Date.now();
+  const parts: DrillParts = { plan: lab.plan, spec: lab.spec, paths: lab.paths, provider: lab.runtime.provider, pool: lab.runtime.pool, engine: lab.engine };
+  const rounds: DrillRounds = { proofs: [], skipped: [], seconds: 0 };
+  for (const drill of DRILLS) {
+    const reason = unavailableReason(drill, parts);
+    if (reason) {
+      rounds.skipped.push({ id: drill.id, reason });
+      log(`SKIPPED drill ${drill.id}: it ${reason}`);
+      continue;
+    }
+    rounds.proofs.push(await proveDrill(parts, drill, log));
+  }
+  const restore = findLesson('etcd-backup-restore', 'exercise') as Exercise;
+  if (!unavailableReason(restore, parts)) {
+    const first = lab.plan.nodes.find((n) => n.role === 'controller')!.name;
+    const etcdctl = 'etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key --endpoints=https://127.0.0.1:2379';
+    const deleteNamespace = async () => void (await lab.runtime.pool.run(first, `${ADMIN} delete namespace hwl-backup --wait=true --timeout=600s`, { timeoutMs: 900_000 }));
+    if (reachesWorkers(scope)) {
+      // The wrong attempt, in full: the snapshot is taken before the exercise makes the namespace,
+      // stage 1 only deletes it, and the restore brings back a cluster without it.
+      rounds.restoreWrong = await proveExercise(parts, restore, log, {
+        before: async () => void (await lab.runtime.pool.run(first, `${etcdctl} snapshot save /root/etcd-backup.db >/dev/null`, { timeoutMs: 300_000 })),
+        wrong: { 1: deleteNamespace },
+      });
+      rounds.restoreWrongKind = 'snapshot-before-namespace';
+    } else {
+      // The wrong attempt of the default run (a restore costs minutes under TCG): the namespace
+      // deleted before any snapshot was saved.
+      rounds.restoreWrong = await proveExercise(parts, restore, log, {
+        before: async () => void (await lab.runtime.pool.run(first, 'rm -f /root/etcd-backup.db')),
+        wrong: { 1: deleteNamespace },
+      });
+      rounds.restoreWrongKind = 'no-snapshot';
+    }
+    rounds.restore = await proveExercise(parts, restore, log);
+  } else rounds.skipped.push({ id: restore.id, reason: unavailableReason(restore, parts)! });
+  const drain = findLesson('drain-and-uncordon', 'exercise') as Exercise;
+  const drainReason = unavailableReason(drain, parts);
+  if (drainReason) {
+    rounds.skipped.push({ id: drain.id, reason: drainReason });
+    log(`SKIPPED exercise ${drain.id}: it ${drainReason}`);
+  } else rounds.drain = await proveExercise(parts, drain, log);
+  rounds.seconds = (Date.now() - t) / 1000;
+  log(`drills and exercises: ${rounds.seconds} s (${rounds.proofs.map((p) => `${p.id} ${p.seconds.total} s`).join(', ')}; restore ${rounds.restoreWrong?.seconds ?? '-'} + ${rounds.restore?.seconds ?? '-'} s; drain ${rounds.drain?.seconds ?? '-'} s)`);
+  return rounds;
 }
 
 async function kubeconfigMergedAndUsed(lab: Lab, labDir: string, withWorkers: boolean): Promise<NonNullable<HardwayStoryResult['kubeconfigMerged']>> {

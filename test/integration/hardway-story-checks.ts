@@ -91,16 +91,6 @@ export function assertLeaseMoved(f: HardwayStoryResult['faults']): void {
   assert.ok(find(moved, 'kube-scheduler active', node), 'the stopped scheduler is still reported');
 }
 
-export function assertPlainSecretFound(f: HardwayStoryResult['faults']): void {
-  const cp = f.plainSecret.controlPlane;
-  assert.match(find(cp, 'kube-apiserver encrypts secrets', 'controller-0')!.hint, /stored in plain text/);
-  assert.ok(find(cp, '/etc/systemd/system/kube-apiserver.service as planned', 'controller-0'));
-  const every = find(f.plainSecret.smoke, 'every secret encrypted at rest')!;
-  assert.ok(every, JSON.stringify(f.plainSecret.smoke.failing.map((p) => p.name)));
-  assert.match(every.seen, /stored in plain text: default\/hwl-written-in-plain-text/);
-  assert.match(every.hint, /kubectl replace/);
-}
-
 /** The sweep with every fault in place, for the steps both scopes break; `steps` lists the scope's. */
 export function assertSweepNamesFaults(sweep: CompactCheck[], steps: readonly string[], broken: readonly string[]): void {
   assert.deepEqual(sweep.map((c) => c.step), steps);
@@ -180,4 +170,49 @@ export function assertLifecycleRound(r: HardwayStoryResult, kind: 'stop-start' |
 export function assertNothingLeft(r: HardwayStoryResult): void {
   assert.deepEqual(r.leftovers.qemuProcesses, []);
   assert.deepEqual(r.leftovers.diskFiles, []);
+}
+
+/** Every drill the scope reaches: the named probes failed with the fault in, its symptoms held, green after the reference fix. */
+export function assertDrillsProven(r: HardwayStoryResult, expected: readonly string[]): void {
+  const d = r.drills;
+  assert.ok(d, 'the drill rounds ran (after a green repair)');
+  for (const s of d.skipped) console.warn(`SKIPPED (inside this test): drill ${s.id}: it ${s.reason}`);
+  assert.deepEqual(d.proofs.map((p) => p.id).sort(), [...expected].sort(), 'the drills this scope reaches');
+  const wrong: string[] = [];
+  for (const p of d.proofs) {
+    if (p.error) wrong.push(`${p.id}: ${p.error}`);
+    for (const f of p.failures) if (!f.seen) wrong.push(`${p.id}: ${f.step} did not fail /${f.probe}/${f.node ? ` on ${f.node}` : ''}`);
+    for (const s of p.symptoms) if (!s.ok) wrong.push(`${p.id}: symptom "${s.name}" did not hold: ${s.seen}`);
+    if (!p.solved) wrong.push(`${p.id}: not green after the reference fix: ${JSON.stringify(p.afterFix.filter((s) => !s.ok))}`);
+    if (p.stopOutcome !== 'solved') wrong.push(`${p.id}: stopped as ${p.stopOutcome}`);
+  }
+  assert.deepEqual(wrong, []);
+  // Each failing probe carries a hint that names a fix, as every checker's does.
+  for (const p of d.proofs) for (const f of p.failures) assert.ok((f.seen?.hint ?? '').length > 10, `${p.id}: ${f.step} ${f.seen?.name} has a hint`);
+}
+
+/** etcd snapshot and restore: the wrong attempt fails where it went wrong; the right one passes every stage, with a new cluster id. */
+export function assertRestoreExercise(r: HardwayStoryResult): void {
+  const wrong = r.drills?.restoreWrong;
+  const right = r.drills?.restore;
+  assert.ok(wrong && right, 'both attempts ran');
+  assert.equal(wrong.solved, false);
+  if (r.drills!.restoreWrongKind === 'snapshot-before-namespace') {
+    assert.equal(wrong.stages[0]?.passed, true, JSON.stringify(wrong.stages[0]));
+    assert.equal(wrong.stages[1]?.passed, false, 'the restore from a snapshot taken before the namespace existed fails');
+    const missing = wrong.stages[1]!.probes.find((p) => /namespace hwl-backup is back/.test(p.name));
+    assert.equal(missing?.ok, false, JSON.stringify(wrong.stages[1]));
+    assert.match(missing!.hint, /snapshot taken after the namespace existed/);
+  } else {
+    // The namespace deleted with no snapshot saved: stage 1 fails on the snapshot, not on the namespace.
+    assert.equal(wrong.stages[0]?.passed, false, JSON.stringify(wrong.stages[0]));
+    const snapshot = wrong.stages[0]!.probes.find((p) => /is a valid etcd snapshot/.test(p.name));
+    assert.equal(snapshot?.ok, false, JSON.stringify(wrong.stages[0]));
+    assert.match(snapshot!.hint, /snapshot save \/root\/etcd-backup\.db/);
+    assert.equal(wrong.stages[0]!.probes.find((p) => /deleted/.test(p.name))?.ok, true, 'the namespace was deleted');
+  }
+  assert.equal(right.error, undefined, right.error);
+  assert.deepEqual(right.stages.map((s) => s.passed), [true, true], JSON.stringify(right.stages, null, 1));
+  assert.equal(right.solved, true);
+  assert.ok(right.stages[1]!.probes.find((p) => /new cluster id/.test(p.name))?.ok, 'etcd was really restored');
 }

@@ -55,7 +55,7 @@ export const etcdBackupRestore: Exercise = {
       task: (env) =>
         `Stop the API servers (\`systemctl stop ${CONTROL_PLANE}\`) and etcd on every controller. Copy ${SNAPSHOT} to each one, and on each: ` +
         `\`etcdutl snapshot restore ${SNAPSHOT} --name $(hostname) --initial-cluster <the --initial-cluster of /etc/systemd/system/etcd.service> --initial-cluster-token hwl-restored --initial-advertise-peer-urls https://<its address>:2380 --data-dir /var/lib/etcd-restored\`, ` +
-        `then move /var/lib/etcd away and /var/lib/etcd-restored in its place. Start etcd on every controller (they need each other), then the API servers. ` +
+        `then move /var/lib/etcd away and /var/lib/etcd-restored in its place. Start etcd on every controller (they need each other), then the API servers, the first one alone until it is ready. ` +
         `Done when the namespace is back (\`kubectl get configmap -n ${NAMESPACE} precious\`) and \`etcdctl endpoint status\` shows a new cluster id (e.g. on ${first(env)}).`,
       steps: ['etcd', 'control-plane'],
       probes: [
@@ -94,8 +94,10 @@ export const etcdBackupRestore: Exercise = {
         },
         { kind: 'run', node: { each: 'controller' }, command: 'systemctl start --no-block etcd' },
         { kind: 'run', node: { each: 'controller' }, command: WAIT_ETCD_HEALTHY },
-        { kind: 'run', node: { each: 'controller' }, command: `systemctl start ${CONTROL_PLANE}` },
-        { kind: 'run', node: { each: 'controller' }, command: WAIT_APISERVER_READY },
+        // One API server first: it bootstraps the RBAC roles alone, which three starting at once on
+        // a slow host do not manage in time (they crash-loop); then the others.
+        { kind: 'run', node: first, command: `systemctl start ${CONTROL_PLANE} && ${WAIT_APISERVER_READY}` },
+        { kind: 'run', node: { each: 'controller' }, command: `systemctl start ${CONTROL_PLANE} && ${WAIT_APISERVER_READY}` },
       ],
     },
   ],
