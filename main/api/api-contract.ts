@@ -4,6 +4,7 @@
 // HTTP and WebSocket as JSON. No private key, token or secret ever appears in these shapes.
 
 import type { CheckResult, LabEvent, Probe, StepInfo, StepState } from '../engine/engine-types.ts';
+import type { LessonCheck } from '../drills/drill-runner.ts';
 
 export type { CheckResult, LabEvent, Probe, StepCommand, StepInfo, StepState, StepStatus } from '../engine/engine-types.ts';
 
@@ -259,20 +260,8 @@ export interface DrillStarted {
   symptoms: Probe[];
 }
 
-export interface DrillChecked {
-  id: string;
-  kind: LessonKind;
-  solved: boolean;
-  /** The hard-way steps' checker results (drills, and exercise stages that name steps). */
-  steps: CheckResult[];
-  /** The exercise stage's own probes. */
-  probes: Probe[];
-  /** Exercises: the stage judged (1-based), and the next stage's task once this one passed. */
-  stage?: { number: number; of: number; title: string; passed: boolean; next?: string };
-  /** Seconds from the start until it was solved, once solved. */
-  seconds?: number;
-  hintsUsed: number;
-}
+/** The runner's judgement (main/drills/drill-runner.ts), with the lesson by id. */
+export type DrillChecked = Omit<LessonCheck, 'lesson'> & { id: string; kind: LessonKind };
 
 export interface DrillHint {
   /** 1-based; the last hint again once all were shown. */
