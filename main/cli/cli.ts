@@ -41,6 +41,7 @@ Commands:
   init                 write the default cluster spec (hardway-lab.yaml) into the lab
   plan [--json]        print the plan: nodes, addresses, certificates, files per node
   pki [--rotate]       create the lab's CA and certificates (kept on re-run unless --rotate)
+     --renew ID,...    re-issue these certificates with new keys (same CA): then copy them to their nodes
   render               write every hard-way file (kubeconfigs, units, configs) into the lab
   image build          build the Debian base image for the VMs from Debian's mirror (cached)
   artifacts build      build every binary the lab installs from its upstream Go module, and the lab's images
@@ -72,7 +73,7 @@ Commands:
   drill hint           the next hint (symptom first, the exact fix last)
   drill reveal         show the reference fix; --apply runs it
   drill stop           end the drill: back to the snapshot, or the fault undone
-  exercise list|start ID|check|hint|reveal|stop   cluster operations (etcd backup and restore, drain), stage by stage
+  exercise list|start ID|check|hint|reveal|stop   cluster operations (etcd backup and restore, drain, certificate rotation), stage by stage
   destroy              remove the lab's VMs and snapshots (the spec, PKI and files stay)
   serve                the app in a browser: http://127.0.0.1:PORT/?token=... [--port N]
   help                 show this help
@@ -104,6 +105,7 @@ const OPTIONS = {
   remove: { type: 'boolean' },
   'no-snapshot': { type: 'boolean' },
   apply: { type: 'boolean' },
+  renew: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -141,7 +143,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       case 'pki': {
         const ctx = context();
         await saveSpec(ctx);
-        const result = await ensurePki(ctx.plan, ctx.paths, { algorithm: ctx.spec.pki.keyAlgorithm, rotate: values.rotate });
+        const renew = values.renew?.split(',').map((id) => id.trim()).filter(Boolean);
+        const result = await ensurePki(ctx.plan, ctx.paths, { algorithm: ctx.spec.pki.keyAlgorithm, rotate: values.rotate, renew }).catch((error: Error) => {
+          throw renew ? new UsageError(error.message.split('\n')[0]!, error.message.split('what to do: ')[1]) : error;
+        });
         io.out(
           `PKI in ${ctx.paths.pki}: ${result.created.length} created${result.created.length ? ` (${result.created.join(', ')})` : ''}, ${result.kept.length} kept`,
         );

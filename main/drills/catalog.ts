@@ -17,6 +17,7 @@ import { apiserverKubeletRbacRemoved } from './records/apiserver-kubelet-rbac-re
 import { workersCordoned } from './records/workers-cordoned.ts';
 import { etcdBackupRestore } from './records/etcd-backup-restore.ts';
 import { drainAndUncordon } from './records/drain-and-uncordon.ts';
+import { certificateRotation } from './records/certificate-rotation.ts';
 
 export const DRILLS: readonly Drill[] = [
   apiserverCertNoLbSan,
@@ -34,7 +35,7 @@ export const DRILLS: readonly Drill[] = [
   workersCordoned,
 ];
 
-export const EXERCISES: readonly Exercise[] = [etcdBackupRestore, drainAndUncordon];
+export const EXERCISES: readonly Exercise[] = [etcdBackupRestore, drainAndUncordon, certificateRotation];
 
 export const LESSONS: readonly Lesson[] = [...DRILLS, ...EXERCISES];
 

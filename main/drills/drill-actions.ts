@@ -14,7 +14,9 @@ import { generateKeyPair, privateKeyPem } from '../pki/key-pair.ts';
 import { readPkiFile } from '../pki/pki-files.ts';
 import { readFileSync, statSync } from 'node:fs';
 import { ADMIN_KUBECTL } from './lab-terms.ts';
-import { text, type CertFault, type DrillAction, type DrillEnv, type DrillProbe, type NodeRef } from './drill-types.ts';
+import { ensurePki } from '../pki/ensure-pki.ts';
+import { renderLab } from '../render/render-lab.ts';
+import { text, type CertFault, type DrillAction, type DrillEnv, type DrillProbe, type LabText, type NodeRef } from './drill-types.ts';
 
 /** A command bound to its node, as the learner would type it (the host's are marked `host`). */
 export interface ShownCommand {
@@ -55,6 +57,12 @@ export function nodesOf(ref: NodeRef, env: DrillEnv): string[] {
   return [name];
 }
 
+function renewIds(cert: LabText, env: DrillEnv): string[] {
+  return text(cert, env)
+    .split(',')
+    .flatMap((id) => (id === '{each-worker}' ? env.plan.nodes.filter((n) => n.role === 'worker').map((n) => `kubelet-${n.name}`) : [id]));
+}
+
 function firstController(env: DrillEnv): string {
   return env.plan.nodes.find((n) => n.role === 'controller')!.name;
 }
@@ -90,10 +98,12 @@ export function showAction(action: DrillAction, env: DrillEnv): ShownCommand[] {
       const args = text(action.args, env).replace(/\bADMIN\b/g, 'kubectl');
       return [{ node: action.node ? text(action.node, env) : firstController(env), command: `kubectl ${args}${action.stdin ? ' <<EOF … EOF' : ''}`, why }];
     }
+    case 'renew-cert':
+      return [{ node: 'host', command: `hardway-lab pki --renew ${renewIds(action.cert, env).join(',')} && hardway-lab render`, why: why ?? 'new keys and certificates from the same CA in the lab\'s pki/, and the kubeconfigs that embed them written again' }];
     case 'faulty-cert':
     case 'lab-cert': {
-      const id = text(action.cert, env);
       return nodesOf(action.node, env).flatMap((node) => {
+        const id = text(action.cert, env).replace('{node}', node);
         const files = certFiles(env, node, id);
         const ip = env.plan.nodes.find((n) => n.name === node)!.ip;
         const what = action.kind === 'faulty-cert' ? `a ${id} certificate ${describeFault(action.fault, env)} (and a new key)` : `the lab's pki/${id}.crt and .key`;
@@ -158,10 +168,18 @@ export async function applyAction(action: DrillAction, target: ActionTarget, env
       await run(target, node, command, action.stdin ? text(action.stdin, env) : undefined);
       return;
     }
+    case 'renew-cert': {
+      const ids = renewIds(action.cert, env);
+      say(`hardway-lab pki --renew ${ids.join(',')}`);
+      await ensurePki(env.plan, env.paths, { algorithm: env.spec.pki.keyAlgorithm, renew: ids });
+      // A kubelet's certificate is also its client identity, embedded in its kubeconfig.
+      await renderLab(env.plan, env.paths);
+      return;
+    }
     case 'faulty-cert':
     case 'lab-cert': {
-      const id = text(action.cert, env);
       for (const node of nodesOf(action.node, env)) {
+        const id = text(action.cert, env).replace('{node}', node);
         const files = certFiles(env, node, id);
         const content = action.kind === 'faulty-cert' ? await faultyCertificate(env, id, action.fault) : { crt: readPkiFile(env.paths, id, 'crt'), key: readPkiFile(env.paths, id, 'key') };
         say(`[${node}] ${action.kind === 'faulty-cert' ? `a faulty ${id} certificate (${describeFault(action.fault, env)})` : `the lab's ${id} certificate`} → ${files.crt.path}`);

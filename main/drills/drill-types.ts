@@ -43,8 +43,10 @@ export type DrillAction =
   | { kind: 'kubectl'; node?: LabText; args: LabText; stdin?: LabText; why?: string }
   /** A certificate of the plan, issued by the lab CA but faulty, copied with a new key where the node keeps that certificate. */
   | { kind: 'faulty-cert'; node: NodeRef; cert: LabText; fault: CertFault; then?: LabText; why?: string }
-  /** The lab's own certificate and key, copied back where the node keeps them. */
+  /** The lab's own certificate and key, copied where the node keeps them (`{node}` in cert: each node's own, e.g. kubelet-{node}); one node after the other. */
   | { kind: 'lab-cert'; node: NodeRef; cert: LabText; then?: LabText; why?: string }
+  /** The lab's certificates re-issued on this machine with new keys, same CA (`hardway-lab pki --renew`); comma-separated ids, `{each-worker}` for every kubelet's. */
+  | { kind: 'renew-cert'; cert: LabText; why?: string }
   /** The lab's rendered file (nodes/<node>/<path>), copied back to the node. */
   | { kind: 'lab-file'; node: NodeRef; path: string; then?: LabText; why?: string }
   /** A file copied from one node to others (e.g. an etcd snapshot to every member). */

@@ -36,6 +36,8 @@ export interface EnsurePkiOptions {
   algorithm: KeyAlgorithm;
   /** Re-issue everything, starting with a new CA. */
   rotate?: boolean;
+  /** Re-issue these leaf certificates (new keys, same CA and plan): a rotation without a new CA. */
+  renew?: readonly string[];
 }
 
 interface Outcome {
@@ -49,10 +51,17 @@ export async function ensurePki(plan: Plan, paths: LabPaths, options: EnsurePkiO
   const cas = plan.certificates.filter((c) => c.kind === 'ca');
   if (cas.length !== 1) throw new Error(`internal: the certificate plan of lab ${plan.labName} has ${cas.length} CAs; it needs exactly one`);
   const caPlan = cas[0]!;
+  for (const id of options.renew ?? []) {
+    const found = plan.certificates.find((c) => c.id === id);
+    if (!found || found.kind !== 'leaf') {
+      const leaves = plan.certificates.filter((c) => c.kind === 'leaf').map((c) => c.id);
+      throw new Error(`there is no certificate "${id}" to renew in lab ${plan.labName}\n  what to do: name one of: ${leaves.join(', ')} (the CA is replaced only by --rotate)`);
+    }
+  }
   ensureDirectory(paths.pki, PKI_DIR_MODE);
   removeStaleTempFiles(paths.pki);
 
-  const run: RunContext = { paths, algorithm: options.algorithm, rotate: options.rotate === true, now: new Date() };
+  const run: RunContext = { paths, algorithm: options.algorithm, rotate: options.rotate === true, renew: new Set(options.renew ?? []), now: new Date() };
   const { outcome: caOutcome, issuer, caPem } = await ensureCa(caPlan, run);
   const others = await Promise.all(
     plan.certificates
@@ -72,6 +81,7 @@ interface RunContext {
   paths: LabPaths;
   algorithm: KeyAlgorithm;
   rotate: boolean;
+  renew: ReadonlySet<string>;
   now: Date;
 }
 
@@ -140,6 +150,7 @@ async function replaceReason(
   const anything = existing.certPem !== undefined || existing.keyPem !== undefined || existing.pubPem !== undefined;
   if (!anything) return undefined;
   if (run.rotate) return 'rotation requested (--rotate)';
+  if (run.renew.has(plan.id)) return 'renewal requested (--renew)';
   const reason = await check();
   return reason === undefined ? false : reason;
 }

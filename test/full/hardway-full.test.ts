@@ -122,6 +122,13 @@ test('the hard way on 3 controllers behind the LB and 2 workers: all 14 steps gr
     assert.deepEqual(r.drills!.drain!.stages.map((s) => s.passed), [true, true], JSON.stringify(r.drills!.drain, null, 1));
   });
 
+  await t.test('exercise certificate rotation: every API server and kubelet serves a renewed certificate, and the load balancer never lost an API server', () => {
+    const rotation = r.drills!.rotation!;
+    assert.equal(rotation.error, undefined, rotation.error);
+    assert.deepEqual(rotation.stages.map((s) => s.passed), [true, true], JSON.stringify(rotation.stages, null, 1));
+    for (const stage of rotation.stages) assert.equal(stage.probes.find((p) => p.name === 'no API server left the load balancer')?.ok, true, JSON.stringify(stage.probes));
+  });
+
   await t.test('destroy leaves nothing behind', () => assertNothingLeft(r));
 
   const stateFile = join(labDir, 'state.json');

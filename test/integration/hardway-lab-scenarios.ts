@@ -362,6 +362,8 @@ export interface DrillRounds {
   restoreWrongKind?: 'no-snapshot' | 'snapshot-before-namespace';
   restore?: ExerciseProof;
   drain?: ExerciseProof;
+  /** The API servers' and kubelets' certificates renewed one node at a time, the LB never losing a server. */
+  rotation?: ExerciseProof;
   seconds: number;
 }
 
@@ -679,8 +681,14 @@ async function drillRounds(lab: Lab, scope: StoryScope): Promise<DrillRounds> {
     rounds.skipped.push({ id: drain.id, reason: drainReason });
     log(`SKIPPED exercise ${drain.id}: it ${drainReason}`);
   } else rounds.drain = await proveExercise(parts, drain, log);
+  const rotation = findLesson('certificate-rotation', 'exercise') as Exercise;
+  const rotationReason = unavailableReason(rotation, parts);
+  if (rotationReason) {
+    rounds.skipped.push({ id: rotation.id, reason: rotationReason });
+    log(`SKIPPED exercise ${rotation.id}: it ${rotationReason}`);
+  } else rounds.rotation = await proveExercise(parts, rotation, log);
   rounds.seconds = (Date.now() - t) / 1000;
-  log(`drills and exercises: ${rounds.seconds} s (${rounds.proofs.map((p) => `${p.id} ${p.seconds.total} s`).join(', ')}; restore ${rounds.restoreWrong?.seconds ?? '-'} + ${rounds.restore?.seconds ?? '-'} s; drain ${rounds.drain?.seconds ?? '-'} s)`);
+  log(`drills and exercises: ${rounds.seconds} s (${rounds.proofs.map((p) => `${p.id} ${p.seconds.total} s`).join(', ')}; restore ${rounds.restoreWrong?.seconds ?? '-'} + ${rounds.restore?.seconds ?? '-'} s; drain ${rounds.drain?.seconds ?? '-'} s; rotation ${rounds.rotation?.seconds ?? '-'} s)`);
   return rounds;
 }
 

@@ -144,7 +144,7 @@ test(`the hard way on 3 controllers behind the LB${WORKERS ? ' and a worker: all
   // The drills of the control plane run in every scope; the nodes' ones need the workers.
   const CONTROL_PLANE_DRILLS = ['apiserver-cert-no-lb-san', 'etcd-cert-expired', 'etcd-member-down', 'etcd-quorum-lost', 'encryption-config-missing', 'scheduler-stopped'];
   const WORKER_DRILLS = ['kubelet-cert-no-client-auth', 'pod-route-lost', 'kube-proxy-stopped', 'coredns-corefile-broken', 'kubelet-wrong-cluster-dns', 'apiserver-kubelet-rbac-removed', 'workers-cordoned'];
-  if (!WORKERS && !drillsOff) console.warn(`SKIPPED (inside this test): the drills on the nodes (${WORKER_DRILLS.join(', ')}) and the drain exercise: ${notWorkers}`);
+  if (!WORKERS && !drillsOff) console.warn(`SKIPPED (inside this test): the drills on the nodes (${WORKER_DRILLS.join(', ')}) and the drain and certificate-rotation exercises: ${notWorkers}`);
   await t.test(`drills: each fault makes its named checker fail with its symptom, and the reference fix makes it green (${WORKERS ? 'all 13' : 'the 6 of the control plane'})`, { skip: drillsOff }, () =>
     assertDrillsProven(r, WORKERS ? [...CONTROL_PLANE_DRILLS, ...WORKER_DRILLS] : CONTROL_PLANE_DRILLS),
   );
@@ -156,6 +156,13 @@ test(`the hard way on 3 controllers behind the LB${WORKERS ? ' and a worker: all
     assert.equal(drain.error, undefined, drain.error);
     assert.deepEqual(drain.stages.map((s) => s.passed), [true, true], JSON.stringify(drain.stages, null, 1));
     assert.equal(drain.solved, true);
+  });
+
+  await t.test('exercise certificate rotation: every API server and kubelet serves a renewed certificate, and the load balancer never lost an API server', { skip: drillsOff || notWorkers }, () => {
+    const rotation = r.drills!.rotation!;
+    assert.equal(rotation.error, undefined, rotation.error);
+    assert.deepEqual(rotation.stages.map((s) => s.passed), [true, true], JSON.stringify(rotation.stages, null, 1));
+    for (const stage of rotation.stages) assert.equal(stage.probes.find((p) => p.name === 'no API server left the load balancer')?.ok, true, JSON.stringify(stage.probes));
   });
 
   await t.test('stop, then start: the VMs go down in order and come back, every checker passes again, no certificate re-issued, etcd keeps its data', { skip: !LIFECYCLE.includes('stop-start') && 'not in this run' }, () => assertLifecycleRound(r, 'stop-start', STEPS));

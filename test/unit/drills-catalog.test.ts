@@ -62,7 +62,7 @@ test('the catalog: at least 12 drills covering the issue\'s list, the operations
     'workers-cordoned',
     'etcd-cert-expired',
   ]) assert.equal(findLesson(id, 'drill').id, id);
-  for (const id of ['etcd-backup-restore', 'drain-and-uncordon']) assert.equal(findLesson(id, 'exercise').id, id);
+  for (const id of ['etcd-backup-restore', 'drain-and-uncordon', 'certificate-rotation']) assert.equal(findLesson(id, 'exercise').id, id);
   assert.throws(() => findLesson('no-such-drill'), /there is no drill or exercise "no-such-drill"[\s\S]*use one of: apiserver-cert-no-lb-san/);
 });
 
@@ -198,4 +198,23 @@ test('the list says what a drill needs; hints climb one level at a time and stop
   assert.equal(progress.active?.revealed, true);
   assert.equal(JSON.parse(readFileSync(progressFile(lab.paths), 'utf8')).active.id, 'etcd-member-down');
   assert.ok(EXERCISES.every((e) => e.stages.every((s) => typeof s.title === 'string')));
+});
+
+test('renewing certificates (the rotation exercise): new keys from the same CA for exactly the ids named, the kubeconfigs that embed them written again', async () => {
+  const lab = await haLab();
+  const env = envOf(lab);
+  const before = Object.fromEntries(['ca', 'kube-apiserver', 'kubelet-worker-0', 'kubelet-worker-1', 'admin'].map((id) => [id, readPkiFile(lab.paths, id, 'crt')]));
+  const kubeconfigBefore = readFileSync(join(lab.paths.nodes, 'worker-0', 'var', 'lib', 'kubelet', 'kubeconfig'), 'utf8');
+  const pool = recordingExecutor();
+  await applyAction({ kind: 'renew-cert', cert: 'kube-apiserver,{each-worker}' }, { ...lab, pool, runStep: async () => true }, env);
+  for (const id of ['kube-apiserver', 'kubelet-worker-0', 'kubelet-worker-1']) assert.notEqual(readPkiFile(lab.paths, id, 'crt'), before[id], `${id} renewed`);
+  for (const id of ['ca', 'admin']) assert.equal(readPkiFile(lab.paths, id, 'crt'), before[id], `${id} kept`);
+  const renewed = readPkiFile(lab.paths, 'kube-apiserver', 'crt');
+  const probes = await inspectCertificate({ certPem: renewed, keyPem: readPkiFile(lab.paths, 'kube-apiserver', 'key'), caPem: before.ca!, plan: lab.plan.certificates.find((c) => c.id === 'kube-apiserver')! });
+  assert.deepEqual(probes.filter((p) => !p.ok).map((p) => p.name), [], 'the renewed certificate is everything the plan asks for');
+  const kubeconfigAfter = readFileSync(join(lab.paths.nodes, 'worker-0', 'var', 'lib', 'kubelet', 'kubeconfig'), 'utf8');
+  assert.notEqual(kubeconfigAfter, kubeconfigBefore, 'the kubelet kubeconfig embeds the new client certificate');
+  assert.ok(kubeconfigAfter.includes(Buffer.from(readPkiFile(lab.paths, 'kubelet-worker-0', 'crt')).toString('base64')));
+  await assert.rejects(applyAction({ kind: 'renew-cert', cert: 'ca' }, { ...lab, pool, runStep: async () => true }, env), /there is no certificate "ca" to renew[\s\S]*only by --rotate/);
+  assert.match(showAction({ kind: 'renew-cert', cert: '{each-worker}' }, env)[0]!.command, /^hardway-lab pki --renew kubelet-worker-0,kubelet-worker-1 && hardway-lab render$/);
 });
