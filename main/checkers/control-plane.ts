@@ -130,7 +130,9 @@ export function leaseProbes(output: string | undefined, askedFrom: string | unde
         : brief(s.get('leases') ?? 'no answer', 160),
       hint: holderStopped
         ? `${lease} on ${holderNode} holds the lease but is stopped; ${running.length ? `${running.join(', ')} will take the lease over within ~30 s (its leaseDuration)` : `no other controller runs ${lease}`}: \`systemctl start ${lease}\` on ${holderNode}, or ${RERUN}`
-        : !line && /Unable to connect|Client\.Timeout|connection refused/.test(s.get('leases') ?? '')
+        : line && !holder && running.length
+          ? `the lease is free: its holder stopped and released it (a clean shutdown does); ${running.join(', ')} will take it within seconds`
+          : !line && /Unable to connect|Client\.Timeout|connection refused/.test(s.get('leases') ?? '')
           ? `the API server on ${askedFrom ?? 'the controller'} did not answer the lease query: see its /readyz above (\`hardway-lab check etcd\` when it names etcd)`
           : `no ${lease} is leading: check \`systemctl status ${lease}\` and its kubeconfig on the controllers (it needs /var/lib/kubernetes/${lease}.kubeconfig); ${RERUN}`,
     });

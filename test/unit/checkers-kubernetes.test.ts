@@ -117,6 +117,10 @@ test('control plane: leases held by a running holder; a stopped holder names who
   const none = failing(leaseProbes(leases(`controller-0_6f1c2d ${renewed(3)}`, ` ${renewed(3)}`), 'controller-0'));
   assert.match(none[0]!.seen, /holder none/);
   assert.match(none[0]!.hint, /no kube-scheduler is leading/);
+  // Released by a holder that stopped cleanly, while others run: they will take it.
+  const released = failing(leaseProbes(leases(`controller-0_6f1c2d ${renewed(3)}`, ` ${renewed(3)}`), 'controller-0', units(RUNNING)));
+  assert.match(released[0]!.seen, /holder none/);
+  assert.match(released[0]!.hint, /the lease is free: its holder stopped and released it.*controller-0, controller-1, controller-2 will take it within seconds/);
   assert.equal(failing(leaseProbes(undefined, undefined)).length, 2);
 });
 
