@@ -40,7 +40,14 @@ export async function drillCommand(kind: Lesson['kind'], ctx: LabContext, sub: s
     return 0;
   }
   if (sub === 'start' && !id) throw new UsageError(`hardway-lab ${kind} start needs an ID`, `\`hardway-lab ${kind} list\` shows them.`);
-  if (sub === 'start') findLesson(id!, kind);
+  if (sub === 'start') {
+    try {
+      findLesson(id!, kind);
+    } catch (error) {
+      const [message, hint] = (error as Error).message.split('\n  what to do: ');
+      throw new UsageError(message!, hint);
+    }
+  }
   const say = (message: string) => io.err(`    ${message}`);
 
   if (sub === 'hint' || sub === 'reveal') {
