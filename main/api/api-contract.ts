@@ -4,7 +4,7 @@
 // HTTP and WebSocket as JSON. No private key, token or secret ever appears in these shapes.
 
 import type { CheckResult, LabEvent, Probe, StepInfo, StepState } from '../engine/engine-types.ts';
-import type { LessonCheck } from '../drills/drill-runner.ts';
+import type { FinishedLesson, LessonCheck } from '../drills/drill-runner.ts';
 
 export type { CheckResult, LabEvent, Probe, StepCommand, StepInfo, StepState, StepStatus } from '../engine/engine-types.ts';
 
@@ -222,16 +222,8 @@ export interface ActiveDrill {
   solvedAt?: string;
 }
 
-export interface FinishedDrill {
-  id: string;
-  kind: LessonKind;
-  startedAt: string;
-  finishedAt: string;
-  seconds: number;
-  hints: number;
-  revealed: boolean;
-  outcome: 'solved' | 'stopped';
-}
+/** A finished drill or exercise, as the runner keeps it in the lab's drills.json. */
+export type FinishedDrill = FinishedLesson;
 
 export interface DrillOverview {
   /** Every drill, then every exercise, in the catalog's order. */

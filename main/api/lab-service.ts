@@ -53,6 +53,7 @@ import {
   activeLesson,
   applyReference,
   checkLesson,
+  currentStageIndex,
   envOf,
   listLessons,
   nextHint,
@@ -406,9 +407,8 @@ export class LabService implements ApiBackend {
         ...(lesson.kind === 'exercise' ? { stages: lesson.stages.map((s) => s.title) } : {}),
       };
     });
-    const history = progress.history.map(({ id, kind, startedAt, finishedAt, seconds, hints, revealed, outcome }) => ({ id, kind, startedAt, finishedAt, seconds, hints, revealed, outcome }));
     const active = progress.active ? this.activeDrill(progress.active) : undefined;
-    return active ? { lessons, active, history } : { lessons, history };
+    return active ? { lessons, active, history: progress.history } : { lessons, history: progress.history };
   }
 
   private activeDrill(active: ActiveLesson): ActiveDrill | undefined {
@@ -430,7 +430,7 @@ export class LabService implements ApiBackend {
     if (active.snapshot) drill.snapshot = active.snapshot;
     if (active.solvedAt) drill.solvedAt = active.solvedAt;
     if (lesson.kind === 'exercise') {
-      const index = Math.min(active.stagesPassed.length, lesson.stages.length - 1);
+      const index = currentStageIndex(active, lesson);
       const stage = lesson.stages[index]!;
       drill.stage = { number: index + 1, of: lesson.stages.length, title: stage.title, task: this.lessonText(lesson, stage.task, active.vars) };
     }
@@ -444,7 +444,7 @@ export class LabService implements ApiBackend {
     return { plan: this.context.plan, spec: this.context.spec, paths: this.context.paths, provider: runtime.provider, pool: runtime.pool, engine };
   }
 
-  /** Hints and reveal write the progress file, which a drill check also writes when it ends. */
+  /** Hints and reveal write the progress file: one writer at a time, so none waits on a running drill operation. */
   private refuseDuringDrillOperation(what: string): void {
     const running = this.exclusive;
     if (running?.kind.startsWith('drill-')) {
@@ -487,17 +487,8 @@ export class LabService implements ApiBackend {
       'drill-check',
       `Checking the ${lesson.kind} “${lesson.title}”`,
       async (operation, signal) => {
-        const checked = await checkLesson(parts, { signal, onProgress: (message) => this.progress(operation, message) });
-        return {
-          id: checked.lesson.id,
-          kind: checked.lesson.kind,
-          solved: checked.solved,
-          steps: checked.steps,
-          probes: checked.probes,
-          ...(checked.stage ? { stage: checked.stage } : {}),
-          ...(checked.seconds !== undefined ? { seconds: checked.seconds } : {}),
-          hintsUsed: checked.hintsUsed,
-        };
+        const { lesson: judged, ...checked } = await checkLesson(parts, { signal, onProgress: (message) => this.progress(operation, message) });
+        return { id: judged.id, kind: judged.kind, ...checked };
       },
       { cancelled: 'nothing on the lab was changed; Check again judges it' },
     );
@@ -505,13 +496,13 @@ export class LabService implements ApiBackend {
 
   private drillHint(): DrillHint {
     this.refuseDuringDrillOperation('the hint');
-    const hint = nextHint(this.context.paths, this.context);
+    const hint = nextHint(this.context);
     return { level: hint.level, of: hint.of, text: hint.hint };
   }
 
   private revealDrill(): DrillReveal {
     this.refuseDuringDrillOperation('the fix');
-    const shown = revealLesson(this.context.paths, this.context);
+    const shown = revealLesson(this.context);
     return { groups: shown.commands.map((g) => ({ title: g.title, commands: g.commands.map(({ node, command, why }) => (why ? { node, command, why } : { node, command })) })) };
   }
 

@@ -54,13 +54,13 @@ export async function drillCommand(kind: Lesson['kind'], ctx: LabContext, sub: s
     const { active } = activeLesson(ctx.paths);
     if (active.kind !== kind) throw new UsageError(`the running one is the ${active.kind} ${active.id}`, `use \`hardway-lab ${active.kind} ${sub}\`.`);
     if (sub === 'hint') {
-      const h = nextHint(ctx.paths, ctx);
+      const h = nextHint(ctx);
       io.out(`Hint ${h.level} of ${h.of}: ${h.hint}`);
       if (h.level < h.of) io.out(`(\`hardway-lab ${kind} hint\` again for the next one)`);
       return 0;
     }
     if (!options.apply) {
-      const shown = revealLesson(ctx.paths, ctx);
+      const shown = revealLesson(ctx);
       for (const group of shown.commands) {
         io.out(`${group.title}:`);
         for (const c of group.commands) io.out(`  [${c.node}] ${c.command}${c.why ? `\n         # ${c.why}` : ''}`);

@@ -156,10 +156,31 @@ async function applyLocked(parts: DrillParts, actions: readonly DrillAction[], e
   await flush();
 }
 
+function nothingRunning(): Error {
+  return new Error('no drill or exercise is running on this lab\n  what to do: `hardway-lab drill list` shows them; `hardway-lab drill start ID` starts one');
+}
+
 export function activeLesson(paths: LabPaths): { active: ActiveLesson; lesson: Lesson } {
   const progress = readProgress(paths);
-  if (!progress.active) throw new Error('no drill or exercise is running on this lab\n  what to do: `hardway-lab drill list` shows them; `hardway-lab drill start ID` starts one');
+  if (!progress.active) throw nothingRunning();
   return { active: progress.active, lesson: findLesson(progress.active.id) };
+}
+
+/**
+ * Changes the running lesson's progress as it is on disk now, not as read before a long check:
+ * a hint taken while a check ran is kept.
+ */
+function updateActive(paths: LabPaths, change: (active: ActiveLesson) => void): ActiveLesson {
+  const progress = readProgress(paths);
+  if (!progress.active) throw nothingRunning();
+  change(progress.active);
+  writeProgress(paths, progress);
+  return progress.active;
+}
+
+/** The exercise stage to judge or do now, 0-based: the last one once all passed. */
+export function currentStageIndex(active: Pick<ActiveLesson, 'stagesPassed'>, exercise: Exercise): number {
+  return Math.min(active.stagesPassed.length, exercise.stages.length - 1);
 }
 
 export interface StartReport {
@@ -259,53 +280,51 @@ async function checkSteps(parts: DrillParts, steps: readonly string[], options: 
 export async function checkLesson(parts: DrillParts, options: RunOptions = {}): Promise<LessonCheck> {
   const { active, lesson } = activeLesson(parts.paths);
   const env = envOf(parts, active.vars);
-  let solved: boolean;
   let steps: CheckResult[];
   let probes: Probe[] = [];
   let stage: LessonCheck['stage'];
+  /** The exercise stage passed by this check (its index), if one was. */
+  let passedIndex: number | undefined;
   if (lesson.kind === 'drill') {
     steps = await checkSteps(parts, lesson.checks.map((c) => c.step), options);
-    solved = steps.every((s) => s.ok);
   } else {
-    const index = Math.min(active.stagesPassed.length, lesson.stages.length - 1);
+    const index = currentStageIndex(active, lesson);
     const current = lesson.stages[index]!;
     steps = await checkSteps(parts, current.steps ?? [], options);
     probes = await Promise.all(current.probes.map((p) => judgeProbe(p, parts.pool, env)));
     const passed = steps.every((s) => s.ok) && probes.every((p) => p.ok);
+    if (passed) passedIndex = index;
     const next = lesson.stages[index + 1];
     stage = { number: index + 1, of: lesson.stages.length, title: current.title, passed, next: passed && next ? text(next.task, env) : undefined };
-    if (passed && active.stagesPassed.length === index) active.stagesPassed.push({ title: current.title, at: new Date().toISOString() });
-    solved = active.stagesPassed.length === lesson.stages.length;
   }
-  if (solved && !active.solvedAt) active.solvedAt = new Date().toISOString();
-  const progress = readProgress(parts.paths);
-  writeProgress(parts.paths, { ...progress, active });
+  const isSolved = (a: ActiveLesson) => (lesson.kind === 'drill' ? steps.every((s) => s.ok) : a.stagesPassed.length === lesson.stages.length);
+  const updated = updateActive(parts.paths, (a) => {
+    if (lesson.kind === 'exercise' && passedIndex !== undefined && a.stagesPassed.length === passedIndex) a.stagesPassed.push({ title: lesson.stages[passedIndex]!.title, at: new Date().toISOString() });
+    if (isSolved(a) && !a.solvedAt) a.solvedAt = new Date().toISOString();
+  });
   return {
     lesson,
-    solved,
+    solved: isSolved(updated),
     steps,
     probes,
     stage,
-    hintsUsed: active.hints,
-    seconds: active.solvedAt ? Math.round((Date.parse(active.solvedAt) - Date.parse(active.startedAt)) / 1000) : undefined,
+    hintsUsed: updated.hints,
+    seconds: updated.solvedAt ? Math.round((Date.parse(updated.solvedAt) - Date.parse(updated.startedAt)) / 1000) : undefined,
   };
 }
 
 /** The next hint (or the last one again once all were shown). */
-export function nextHint(paths: LabPaths, env: Pick<DrillParts, 'plan' | 'spec' | 'paths'>): { lesson: Lesson; level: number; of: number; hint: string } {
-  const { active, lesson } = activeLesson(paths);
-  const level = Math.min(active.hints + 1, lesson.hints.length);
-  active.hints = level;
-  writeProgress(paths, { ...readProgress(paths), active });
-  return { lesson, level, of: lesson.hints.length, hint: text(lesson.hints[level - 1]!, envOf(env, active.vars)) };
+export function nextHint(lab: Pick<DrillParts, 'plan' | 'spec' | 'paths'>): { lesson: Lesson; level: number; of: number; hint: string } {
+  const { lesson } = activeLesson(lab.paths);
+  const active = updateActive(lab.paths, (a) => (a.hints = Math.min(a.hints + 1, lesson.hints.length)));
+  return { lesson, level: active.hints, of: lesson.hints.length, hint: text(lesson.hints[active.hints - 1]!, envOf(lab, active.vars)) };
 }
 
 /** The reference fix (drills) or the reference steps (exercises), as commands bound to their nodes. */
-export function revealLesson(paths: LabPaths, env: Pick<DrillParts, 'plan' | 'spec' | 'paths'>): { lesson: Lesson; commands: { title: string; commands: ShownCommand[] }[] } {
-  const { active, lesson } = activeLesson(paths);
-  active.revealed = true;
-  writeProgress(paths, { ...readProgress(paths), active });
-  const e = envOf(env, active.vars);
+export function revealLesson(lab: Pick<DrillParts, 'plan' | 'spec' | 'paths'>): { lesson: Lesson; commands: { title: string; commands: ShownCommand[] }[] } {
+  const { lesson } = activeLesson(lab.paths);
+  const active = updateActive(lab.paths, (a) => (a.revealed = true));
+  const e = envOf(lab, active.vars);
   const show = (actions: readonly DrillAction[]) => actions.flatMap((a) => showAction(a, e));
   if (lesson.kind === 'drill') return { lesson, commands: [{ title: 'The fix', commands: show(lesson.fix) }] };
   return { lesson, commands: lesson.stages.map((s, i) => ({ title: `Stage ${i + 1}: ${s.title}`, commands: show(s.reference) })) };
@@ -319,7 +338,7 @@ export async function applyReference(parts: DrillParts, options: RunOptions = {}
   const { active, lesson } = activeLesson(parts.paths);
   const env = envOf(parts, active.vars);
   if (lesson.kind === 'drill') return applyLocked(parts, lesson.fix, env, `drill fix ${lesson.id}`, options);
-  const stage = lesson.stages[Math.min(active.stagesPassed.length, lesson.stages.length - 1)]!;
+  const stage = lesson.stages[currentStageIndex(active, lesson)]!;
   return applyLocked(parts, stage.reference, env, `exercise ${lesson.id}: ${stage.title}`, options);
 }
 

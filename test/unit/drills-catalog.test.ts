@@ -183,14 +183,14 @@ test('the list says what a drill needs; hints climb one level at a time and stop
   writeLabState(lab.paths.state, state);
   assert.equal(listLessons(lab).find((l) => l.id === 'etcd-member-down')!.unavailable, undefined);
 
-  assert.throws(() => nextHint(lab.paths, lab), /no drill or exercise is running on this lab[\s\S]*hardway-lab drill list/);
+  assert.throws(() => nextHint(lab), /no drill or exercise is running on this lab[\s\S]*hardway-lab drill list/);
   writeFileSync(progressFile(lab.paths), JSON.stringify({ version: 1, active: { id: 'etcd-member-down', kind: 'drill', startedAt: new Date().toISOString(), hints: 0, revealed: false, vars: {}, stagesPassed: [] }, history: [] }));
   const memberDown = drill('etcd-member-down');
-  const levels = [1, 2, 3, 3].map(() => nextHint(lab.paths, lab));
+  const levels = [1, 2, 3, 3].map(() => nextHint(lab));
   assert.deepEqual(levels.map((h) => h.level), [1, 2, 3, 3]);
   assert.equal(levels[0]!.hint, text(memberDown.hints[0]!, envOf(lab)));
   assert.match(levels[2]!.hint, /systemctl start etcd/, 'the last hint is the exact fix');
-  const shown = revealLesson(lab.paths, lab);
+  const shown = revealLesson(lab);
   assert.deepEqual(shown.commands[0]!.commands.map((c) => c.node), ['controller-2']);
   assert.match(shown.commands[0]!.commands[0]!.command, /^systemctl start etcd/);
   const progress = readProgress(lab.paths);
