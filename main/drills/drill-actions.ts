@@ -13,7 +13,7 @@ import { issueCertificate } from '../pki/issue-certificate.ts';
 import { generateKeyPair, privateKeyPem } from '../pki/key-pair.ts';
 import { readPkiFile } from '../pki/pki-files.ts';
 import { readFileSync, statSync } from 'node:fs';
-import { ADMIN_KUBECTL } from './lab-terms.ts';
+import { ADMIN_KUBECTL, controller } from './lab-terms.ts';
 import { ensurePki } from '../pki/ensure-pki.ts';
 import { renderLab } from '../render/render-lab.ts';
 import { text, type CertFault, type DrillAction, type DrillEnv, type DrillProbe, type LabText, type NodeRef } from './drill-types.ts';
@@ -63,10 +63,6 @@ function renewIds(cert: LabText, env: DrillEnv): string[] {
     .flatMap((id) => (id === '{each-worker}' ? env.plan.nodes.filter((n) => n.role === 'worker').map((n) => `kubelet-${n.name}`) : [id]));
 }
 
-function firstController(env: DrillEnv): string {
-  return env.plan.nodes.find((n) => n.role === 'controller')!.name;
-}
-
 function kubectlCommand(args: string): string {
   return `${ADMIN_KUBECTL} ${args.replace(/\bADMIN\b/g, ADMIN_KUBECTL)}`;
 }
@@ -96,7 +92,7 @@ export function showAction(action: DrillAction, env: DrillEnv): ShownCommand[] {
       return nodesOf(action.node, env).map((node) => ({ node, command: text(action.command, env), why }));
     case 'kubectl': {
       const args = text(action.args, env).replace(/\bADMIN\b/g, 'kubectl');
-      return [{ node: action.node ? text(action.node, env) : firstController(env), command: `kubectl ${args}${action.stdin ? ' <<EOF … EOF' : ''}`, why }];
+      return [{ node: action.node ? text(action.node, env) : controller(0)(env), command: `kubectl ${args}${action.stdin ? ' <<EOF … EOF' : ''}`, why }];
     }
     case 'renew-cert':
       return [{ node: 'host', command: `hardway-lab pki --renew ${renewIds(action.cert, env).join(',')} && hardway-lab render`, why: why ?? 'new keys and certificates from the same CA in the lab\'s pki/, and the kubeconfigs that embed them written again' }];
@@ -162,7 +158,7 @@ export async function applyAction(action: DrillAction, target: ActionTarget, env
       );
       return;
     case 'kubectl': {
-      const node = action.node ? text(action.node, env) : firstController(env);
+      const node = action.node ? text(action.node, env) : controller(0)(env);
       const command = kubectlCommand(text(action.args, env));
       say(`[${node}] kubectl ${text(action.args, env).replace(/\bADMIN\b/g, 'kubectl').slice(0, 200)}`);
       await run(target, node, command, action.stdin ? text(action.stdin, env) : undefined);

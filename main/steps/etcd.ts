@@ -62,23 +62,23 @@ async function clusterFacts(ctx: StepContext, stopped: ReadonlySet<string> = new
   return second.output ? second : first;
 }
 
-function majorityHealthy(output: string, members: number): boolean {
+/** The endpoint health etcd-cluster-facts.sh reported, or undefined when there was none. */
+function healthOf(output: string): ReturnType<typeof parseEndpointHealth> | undefined {
   try {
-    const health = parseEndpointHealth((parseSections(output).get('endpoint-health') ?? '').trim());
-    return health.filter((h) => h.health).length > members / 2;
+    return parseEndpointHealth((parseSections(output).get('endpoint-health') ?? '').trim());
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+function majorityHealthy(output: string, members: number): boolean {
+  return (healthOf(output) ?? []).filter((h) => h.health).length > members / 2;
 }
 
 /** Every member healthy, but those known to be stopped. */
 function allHealthy(output: string, members: number, stopped: ReadonlySet<string> = new Set()): boolean {
-  try {
-    const health = parseEndpointHealth((parseSections(output).get('endpoint-health') ?? '').trim());
-    return health.length === members && health.every((h) => h.health || stopped.has(h.endpoint));
-  } catch {
-    return false;
-  }
+  const health = healthOf(output);
+  return health !== undefined && health.length === members && health.every((h) => h.health || stopped.has(h.endpoint));
 }
 
 export const etcdStep: StepDefinition = {

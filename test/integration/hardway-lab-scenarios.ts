@@ -62,6 +62,7 @@ import { realClusterUi, type RunningClusterUiResult } from '../e2e/support/real-
 import { DRILLS, findLesson } from '../../main/drills/catalog.ts';
 import { unavailableReason, type DrillParts } from '../../main/drills/drill-runner.ts';
 import type { Exercise } from '../../main/drills/drill-types.ts';
+import { ETCDCTL } from '../../main/drills/lab-terms.ts';
 import { proveDrill, proveExercise, type DrillProof, type ExerciseProof } from '../helpers/drill-rounds.ts';
 
 const RUNNER = fileURLToPath(new URL('../helpers/netns-scenario-runner.ts', import.meta.url));
@@ -654,7 +655,7 @@ async function drillRounds(lab: Lab, scope: StoryScope): Promise<DrillRounds> {
   const restore = findLesson('etcd-backup-restore', 'exercise') as Exercise;
   if (!unavailableReason(restore, parts)) {
     const first = lab.plan.nodes.find((n) => n.role === 'controller')!.name;
-    const etcdctl = 'etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key --endpoints=https://127.0.0.1:2379';
+    const etcdctl = `${ETCDCTL} --endpoints=https://127.0.0.1:2379`;
     const deleteNamespace = async () => void (await lab.runtime.pool.run(first, `${ADMIN} delete namespace hwl-backup --wait=true --timeout=600s`, { timeoutMs: 900_000 }));
     if (reachesWorkers(scope)) {
       // The wrong attempt, in full: the snapshot is taken before the exercise makes the namespace,

@@ -1,4 +1,5 @@
 import type { Drill, DrillEnv } from '../drill-types.ts';
+import { controller } from '../lab-terms.ts';
 
 /** An address in the service range that is not the DNS service's. */
 const wrongDns = (env: DrillEnv) => env.plan.network.dnsServiceIp.replace(/\d+$/, (last) => String(Number(last) === 53 ? 54 : 53));
@@ -25,7 +26,7 @@ export const kubeletWrongClusterDns: Drill = {
   symptoms: [
     {
       name: 'the new pod\'s resolv.conf names another server',
-      node: (env) => env.plan.nodes.find((n) => n.role === 'controller')!.name,
+      node: controller(0),
       command: 'kubectl --kubeconfig /root/admin.kubeconfig exec hardway-dns-probe -- cat /etc/resolv.conf 2>&1',
       expected: 'nameserver ≠ the kube-dns service address',
       judge: (r, env) => ({ ok: r.code === 0 && !r.stdout.includes(`nameserver ${env.plan.network.dnsServiceIp}`), seen: (/nameserver .*/.exec(r.stdout)?.[0] ?? r.stdout.trim()).slice(0, 120) }),

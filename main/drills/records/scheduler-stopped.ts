@@ -1,4 +1,5 @@
 import type { Drill } from '../drill-types.ts';
+import { controller } from '../lab-terms.ts';
 
 export const schedulerStopped: Drill = {
   kind: 'drill',
@@ -19,7 +20,7 @@ export const schedulerStopped: Drill = {
   symptoms: [
     {
       name: 'the new pod was never looked at by a scheduler',
-      node: (env) => env.plan.nodes.find((n) => n.role === 'controller')!.name,
+      node: controller(0),
       command: "kubectl --kubeconfig /root/admin.kubeconfig get pod hardway-drill-pending -o jsonpath='{.status.phase} node={.spec.nodeName} scheduled={.status.conditions[?(@.type==\"PodScheduled\")].status}'",
       expected: 'Pending, no node, no PodScheduled condition',
       judge: (r) => ({ ok: /^Pending node= scheduled=$/.test(r.stdout.trim()), seen: r.stdout.trim() || r.stderr.trim() }),

@@ -1,5 +1,5 @@
 import type { Drill } from '../drill-types.ts';
-import { workers } from '../lab-terms.ts';
+import { controller, workers } from '../lab-terms.ts';
 
 export const workersCordoned: Drill = {
   kind: 'drill',
@@ -16,7 +16,7 @@ export const workersCordoned: Drill = {
   symptoms: [
     {
       name: 'a pod is Pending: the nodes are unschedulable',
-      node: (env) => env.plan.nodes.find((n) => n.role === 'controller')!.name,
+      node: controller(0),
       command: "kubectl --kubeconfig /root/admin.kubeconfig get events --field-selector reason=FailedScheduling -o jsonpath='{range .items[*]}{.message}{\"\\n\"}{end}' | tail -n 1",
       expected: 'FailedScheduling: … unschedulable …',
       judge: (r) => ({ ok: /unschedulable/.test(r.stdout), seen: r.stdout.trim().slice(0, 160) || 'no FailedScheduling event yet' }),
