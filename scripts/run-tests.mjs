@@ -4,7 +4,8 @@
 //
 // Tiers:
 //   artifacts    `hardway-lab artifacts build` for the default spec: every binary from its Go module
-//                and the lab's images, into the cache `up` uses (nothing is redone when warm).
+//                and the lab's images, into the cache `up` uses (nothing is redone when warm); with
+//                the full tier, also `--upgrade` (the next Kubernetes minor, for the upgrade exercise).
 //                GOPROXY=off: it reads the Go module cache only (`hardway-lab artifacts fetch`, which
 //                .ci/run runs, fills it), so no test sends traffic off this host.
 //   unit         no VMs (test/unit)
@@ -78,7 +79,13 @@ function buildArtifacts() {
   const env = { ...process.env, GOPROXY: 'off', GOTOOLCHAIN: 'local', GOSUMDB: 'off' };
   // An empty lab directory: the embedded default spec, whatever the developer's own lab pins.
   const lab = mkdtempSync(join(tmpdir(), 'hwl-test-artifacts-'));
-  const run = spawnSync(process.execPath, [join(root, 'bin/hardway-lab.mjs'), 'artifacts', 'build', '--lab', lab], { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  // The full tier's upgrade exercise also needs the next Kubernetes minor.
+  const upgrade = tiers.includes('full') ? ['--upgrade'] : [];
+  let run = spawnSync(process.execPath, [join(root, 'bin/hardway-lab.mjs'), 'artifacts', 'build', '--lab', lab], { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (run.status === 0 && upgrade.length) {
+    process.stdout.write(run.stdout);
+    run = spawnSync(process.execPath, [join(root, 'bin/hardway-lab.mjs'), 'artifacts', 'build', ...upgrade, '--lab', lab], { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
   process.stdout.write(run.stdout);
   process.stderr.write(run.stderr.split('\n').filter((l) => !/^\S+ [\d.]+: go build /.test(l)).join('\n'));
   if (run.status === 0) return 'passed';

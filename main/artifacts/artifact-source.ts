@@ -20,7 +20,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { ArtifactSourceName, VersionsSpec } from '../spec/cluster-spec.ts';
-import type { LabImages } from '../plan/image-plan.ts';
+import { labImages, type LabImages } from '../plan/image-plan.ts';
 import { ArtifactSet, ARTIFACTS_ENV, CONTAINERD_BINARIES, COREDNS_BINARY, CRICTL_BINARY, ETCD_BINARIES, KUBE_BINARIES, REQUIRED_CNI_PLUGINS, RUNC_BINARY } from './artifact-set.ts';
 import { collectDebs, LB_DEBIAN_PACKAGES } from './fill-from-debian.ts';
 import { downloadVerified, type DownloadProgress } from './download-verified.ts';
@@ -129,6 +129,23 @@ export class ArtifactSource {
       const cache = options.cacheDir ?? defaultArtifactCacheDir(env);
       this.root = join(cache, `set-${versionsKey(options.versions, options.arch ?? 'amd64')}`);
     }
+  }
+
+  /**
+   * The same source for the lab's versions with another Kubernetes release (the upgrade
+   * exercise's target): for a directory the user gave, its upgrade/kubernetes-v<version>/ (laid
+   * out the same way) when it has one; otherwise the cache's set for those versions, which
+   * `ensure` fills like any managed set.
+   */
+  forKubernetes(version: string): ArtifactSource {
+    const versions = { ...this.options.versions, kubernetes: version };
+    // The pause image is built from (and named after) the Kubernetes release.
+    const images = this.options.images ? labImages(versions) : undefined;
+    const dir = this.kind === 'directory' ? join(this.root, 'upgrade', `kubernetes-v${version}`) : undefined;
+    if (dir && existsSync(dir)) return new ArtifactSource({ ...this.options, versions, images, dir, specDir: undefined });
+    const env = { ...(this.options.env ?? process.env) };
+    delete env[ARTIFACTS_ENV];
+    return new ArtifactSource({ ...this.options, versions, images, env, dir: undefined, specDir: undefined, source: this.requested === 'directory' ? 'auto' : this.requested });
   }
 
   get cacheDir(): string {

@@ -46,6 +46,7 @@ Commands:
   image build          build the Debian base image for the VMs from Debian's mirror (cached)
   artifacts build      build every binary the lab installs from its upstream Go module, and the lab's images
                        (at the spec's versions; --into DIR, --only COMPONENT,...; a second run does nothing)
+     --upgrade         with build or fetch: for the next Kubernetes minor (the upgrade exercise's release)
   artifacts describe   which source the lab's binaries come from (release, go-build, directory) and why
   artifacts fetch      download the Go modules the build needs (the build then works offline)
   up                   one click: VMs, every hard-way step, every checker (resumes where it stopped)
@@ -73,7 +74,7 @@ Commands:
   drill hint           the next hint (symptom first, the exact fix last)
   drill reveal         show the reference fix; --apply runs it
   drill stop           end the drill: back to the snapshot, or the fault undone
-  exercise list|start ID|check|hint|reveal|stop   cluster operations (etcd backup and restore, drain, certificate rotation), stage by stage
+  exercise list|start ID|check|hint|reveal|stop   cluster operations (etcd backup and restore, drain, certificate rotation, upgrade), stage by stage
   destroy              remove the lab's VMs and snapshots (the spec, PKI and files stay)
   serve                the app in a browser: http://127.0.0.1:PORT/?token=... [--port N]
   help                 show this help
@@ -106,6 +107,7 @@ const OPTIONS = {
   'no-snapshot': { type: 'boolean' },
   apply: { type: 'boolean' },
   renew: { type: 'string' },
+  upgrade: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -169,7 +171,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       case 'artifacts': {
         const interrupt = interruptSignal(io);
         try {
-          return await artifactsCommand(context(), positionals[1], { into: values.into, only: values.only, artifacts: values.artifacts }, io, interrupt.signal);
+          return await artifactsCommand(context(), positionals[1], { into: values.into, only: values.only, artifacts: values.artifacts, upgrade: values.upgrade }, io, interrupt.signal);
         } finally {
           interrupt.dispose();
         }

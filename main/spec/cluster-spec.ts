@@ -135,6 +135,20 @@ export const DEFAULT_VERSIONS: VersionsSpec = {
   crictl: '1.37.0',
 };
 
+/**
+ * The release each Kubernetes minor goes to in the upgrade exercise (the next minor's newest patch
+ * that the Go module proxy serves; its wrapper module is committed in gobuild/kubernetes/).
+ */
+export const KUBERNETES_UPGRADES: Readonly<Record<string, string>> = {
+  '1.36': '1.37.2',
+};
+
+/** The version the upgrade exercise takes a lab at `version` to, or undefined when there is none. */
+export function kubernetesUpgradeTarget(version: string): string | undefined {
+  const minor = /^(\d+\.\d+)\./.exec(version)?.[1];
+  return minor ? KUBERNETES_UPGRADES[minor] : undefined;
+}
+
 export function presetSpec(preset: PresetName, name = 'hardway'): ClusterSpec {
   const counts = PRESET_COUNTS[preset];
   return {
