@@ -46,7 +46,7 @@ import { listSnapshots, rewindLab } from '../lab/lab-snapshots.ts';
 import { KubeconfigError, mergeLabKubeconfig } from '../lab/kubeconfig-merge.ts';
 import { adminKubeconfigPath } from '../steps/host-kubectl.ts';
 import { readLabState } from '../engine/lab-state.ts';
-import { openPartialLabRuntime } from '../lab/lab-runtime.ts';
+import { openPartialLabRuntime, reopenedEngine, type PartialLabRuntime } from '../lab/lab-runtime.ts';
 import { LESSONS } from '../drills/catalog.ts';
 import { text, type Lesson } from '../drills/drill-types.ts';
 import {
@@ -94,10 +94,12 @@ interface Runtime {
   providerError?: string;
   engine?: LabEngine;
   engineError?: string;
+  engineFor: PartialLabRuntime['engineFor'];
 }
 
 export class LabService implements ApiBackend {
-  readonly context: LabContext;
+  /** The lab's spec and plan; read again when a drill changes the spec (the upgrade exercise). */
+  context: LabContext;
   readonly terminals: TerminalSessions;
   private readonly options: LabServiceOptions;
   private readonly listeners = new Set<(event: ApiEvent) => void>();
@@ -255,13 +257,11 @@ export class LabService implements ApiBackend {
       hostKeys: parts.hostKeys,
       provider: parts.provider,
       providerError: parts.providerFailure ? firstLines(parts.providerFailure) : undefined,
+      engineFor: parts.engineFor,
     };
     try {
       runtime.engine = parts.engine({ artifactsDir: this.options.artifactsDir, env: this.options.env });
-      runtime.engine.onEvent((event) => {
-        this.emit({ kind: 'lab', event });
-        if (event.type === 'step') this.onStepEvent(event.state);
-      });
+      this.watchEngine(runtime.engine);
     } catch (error) {
       runtime.engineError = firstLines(error);
     }
@@ -441,7 +441,37 @@ export class LabService implements ApiBackend {
   private async drillParts(purpose: string): Promise<DrillParts> {
     const runtime = await this.runtime();
     const engine = await this.engine(purpose);
-    return { plan: this.context.plan, spec: this.context.spec, paths: this.context.paths, provider: runtime.provider, pool: runtime.pool, engine };
+    return {
+      plan: this.context.plan,
+      spec: this.context.spec,
+      paths: this.context.paths,
+      provider: runtime.provider,
+      pool: runtime.pool,
+      engine,
+      reopen: async () => {
+        await this.reloadSpec();
+        return this.drillParts(purpose);
+      },
+    };
+  }
+
+  /** The lab's spec file read again, and a new engine for it over the same VMs, SSH pool and terminals. */
+  private async reloadSpec(): Promise<void> {
+    const before = this.context;
+    this.context = loadLabContext({ lab: before.paths.root, env: this.options.env });
+    const runtime = await this.runtime();
+    const options = { artifactsDir: this.options.artifactsDir, env: this.options.env };
+    const engine = runtime.engine ? reopenedEngine(runtime, { engine: runtime.engine, spec: before.spec }, this.context, options) : runtime.engineFor(this.context, options);
+    this.watchEngine(engine);
+    runtime.engine = engine;
+    this.status = undefined;
+  }
+
+  private watchEngine(engine: LabEngine): void {
+    engine.onEvent((event) => {
+      this.emit({ kind: 'lab', event });
+      if (event.type === 'step') this.onStepEvent(event.state);
+    });
   }
 
   /** Hints and reveal write the progress file: one writer at a time, so none waits on a running drill operation. */

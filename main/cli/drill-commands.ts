@@ -1,10 +1,11 @@
 // `hardway-lab drill list|start ID|check|hint|reveal|stop`, and the same for `exercise`.
 
-import { openLabRuntime } from '../lab/lab-runtime.ts';
+import { openLabRuntime, reopenedEngine, type EngineOptions, type LabRuntime, type LabRuntimeInput } from '../lab/lab-runtime.ts';
+import type { LabEngine } from '../engine/lab-engine.ts';
 import type { CliIo } from './cli.ts';
 import { formatTable } from './format-plan.ts';
 import { formatChecks } from './lab-commands.ts';
-import { UsageError, type LabContext } from './lab-context.ts';
+import { loadLabContext, UsageError, type LabContext } from './lab-context.ts';
 import { findLesson } from '../drills/catalog.ts';
 import type { Probe } from '../engine/engine-types.ts';
 import { activeLesson, applyReference, checkLesson, listLessons, nextHint, readProgress, revealLesson, startLesson, stopLesson, type DrillParts } from '../drills/drill-runner.ts';
@@ -23,6 +24,25 @@ export interface DrillCommandOptions {
 
 function formatProbes(probes: readonly Probe[]): string {
   return probes.map((p) => `  ${p.ok ? 'pass' : 'FAIL'}  ${p.name}${p.node ? ` (${p.node})` : ''}: ${p.seen}${p.ok ? '' : `\n        expected: ${p.expected}\n        fix:      ${p.hint}`}`).join('\n');
+}
+
+/**
+ * A lab's parts for the drill runner. After the upgrade exercise changes the spec, `reopen` reads
+ * the lab again: a new engine at the new release, the same VMs and SSH pool.
+ */
+export function labDrillParts(runtime: LabRuntime, lab: LabRuntimeInput, engine: LabEngine, options: EngineOptions = {}): DrillParts {
+  return {
+    plan: lab.plan,
+    spec: lab.spec,
+    paths: lab.paths,
+    provider: runtime.provider,
+    pool: runtime.pool,
+    engine,
+    reopen: async () => {
+      const again = loadLabContext({ lab: lab.paths.root, env: options.env });
+      return labDrillParts(runtime, again, reopenedEngine(runtime, { engine, spec: lab.spec }, again, options), options);
+    },
+  };
 }
 
 export async function drillCommand(kind: Lesson['kind'], ctx: LabContext, sub: string | undefined, id: string | undefined, options: DrillCommandOptions, io: CliIo, signal: AbortSignal): Promise<number> {
@@ -73,7 +93,7 @@ export async function drillCommand(kind: Lesson['kind'], ctx: LabContext, sub: s
   const runtime = await openLabRuntime(ctx);
   try {
     runtime.provider.onProgress((event) => io.err(`${event.node ? `[${event.node}] ` : ''}${event.message}`));
-    const parts: DrillParts = { plan: ctx.plan, spec: ctx.spec, paths: ctx.paths, provider: runtime.provider, pool: runtime.pool, engine: runtime.engine({ artifactsDir: options.artifacts }) };
+    const parts = labDrillParts(runtime, ctx, runtime.engine({ artifactsDir: options.artifacts }), { artifactsDir: options.artifacts });
     switch (sub) {
       case 'start': {
         const started = await startLesson(parts, id!, { snapshot: options.noSnapshot ? false : undefined, onProgress: say, signal });

@@ -18,6 +18,7 @@ import { workersCordoned } from './records/workers-cordoned.ts';
 import { etcdBackupRestore } from './records/etcd-backup-restore.ts';
 import { drainAndUncordon } from './records/drain-and-uncordon.ts';
 import { certificateRotation } from './records/certificate-rotation.ts';
+import { kubernetesUpgrade } from './records/kubernetes-upgrade.ts';
 
 export const DRILLS: readonly Drill[] = [
   apiserverCertNoLbSan,
@@ -35,7 +36,7 @@ export const DRILLS: readonly Drill[] = [
   workersCordoned,
 ];
 
-export const EXERCISES: readonly Exercise[] = [etcdBackupRestore, drainAndUncordon, certificateRotation];
+export const EXERCISES: readonly Exercise[] = [etcdBackupRestore, drainAndUncordon, certificateRotation, kubernetesUpgrade];
 
 export const LESSONS: readonly Lesson[] = [...DRILLS, ...EXERCISES];
 

@@ -13,7 +13,12 @@ import { issueCertificate } from '../pki/issue-certificate.ts';
 import { generateKeyPair, privateKeyPem } from '../pki/key-pair.ts';
 import { readPkiFile } from '../pki/pki-files.ts';
 import { readFileSync, statSync } from 'node:fs';
-import { ADMIN_KUBECTL, controller } from './lab-terms.ts';
+import { ADMIN_KUBECTL, controller, kubernetesDir } from './lab-terms.ts';
+import { KUBE_BINARIES, KUBE_CONTROL_PLANE_BINARIES, KUBE_WORKER_BINARIES, type ArtifactSet } from '../artifacts/artifact-set.ts';
+
+type KubeBinary = (typeof KUBE_CONTROL_PLANE_BINARIES)[number] | (typeof KUBE_WORKER_BINARIES)[number];
+import { sha256File } from '../artifacts/go-build.ts';
+import { setSpecKubernetesVersion } from '../spec/edit-spec.ts';
 import { ensurePki } from '../pki/ensure-pki.ts';
 import { renderLab } from '../render/render-lab.ts';
 import { text, type CertFault, type DrillAction, type DrillEnv, type DrillProbe, type LabText, type NodeRef } from './drill-types.ts';
@@ -32,6 +37,8 @@ export interface ActionTarget {
   pool: NodeExecutor;
   /** Runs a hard-way step again (the engine's runStep); false when its checker does not pass. */
   runStep(step: string): Promise<boolean>;
+  /** The lab's artifacts for another Kubernetes release, made first when the source can (a build: minutes). */
+  kubernetesArtifacts(version: string, log: (line: string) => void): Promise<ArtifactSet>;
   onProgress?(message: string): void;
 }
 
@@ -121,9 +128,29 @@ export function showAction(action: DrillAction, env: DrillEnv): ShownCommand[] {
         .filter((n) => n !== from)
         .map((node) => ({ node: 'host', command: `scp root@${env.plan.nodes.find((n) => n.name === from)!.ip}:${action.path} root@${env.plan.nodes.find((n) => n.name === node)!.ip}:${action.path}`, why }));
     }
+    case 'one-at-a-time':
+      return nodesOf({ each: action.each }, env).flatMap((node) => action.actions.flatMap((a) => showAction(a, onNode(env, node))));
+    case 'stage-kubernetes': {
+      const version = text(action.version, env);
+      return env.plan.nodes
+        .filter((n) => n.role === 'controller' || n.role === 'worker')
+        .map((n) => ({ node: 'host', command: `scp ${stagedBinaries(n.role).map((b) => `bin/${b}`).join(' ')} root@${n.ip}:${kubernetesDir(version)}/`, why: why ?? `the ${version} binaries a ${n.role} runs, from the artifacts for ${version} (\`hardway-lab artifacts build --upgrade\`)` }));
+    }
+    case 'spec-version':
+      return [{ node: 'host', command: `sed -i 's/^\\(  kubernetes: *\\).*/\\1${text(action.kubernetes, env)}/' hardway-lab.yaml`, why: why ?? 'versions.kubernetes in the lab\'s spec: what `hardway-lab check` expects from now on' }];
     case 'step':
       return [{ node: 'host', command: `hardway-lab up --step ${action.step}`, why }];
   }
+}
+
+/** The env of one node's turn in a one-at-a-time action: `env.vars.node` names it. */
+export function onNode(env: DrillEnv, node: string): DrillEnv {
+  return { ...env, vars: { ...env.vars, node } };
+}
+
+/** The Kubernetes binaries a node of this role runs (what an upgrade replaces). */
+function stagedBinaries(role: string): readonly KubeBinary[] {
+  return role === 'controller' ? KUBE_CONTROL_PLANE_BINARIES : KUBE_WORKER_BINARIES;
 }
 
 async function run(target: ActionTarget, node: string, command: string, stdin?: string): Promise<ExecResult> {
@@ -156,6 +183,12 @@ export async function applyAction(action: DrillAction, target: ActionTarget, env
           await run(target, node, text(action.command, env));
         }),
       );
+      return;
+    case 'one-at-a-time':
+      for (const node of nodesOf({ each: action.each }, env)) {
+        say(`${node}:`);
+        await applyActions(action.actions, target, onNode(env, node));
+      }
       return;
     case 'kubectl': {
       const node = action.node ? text(action.node, env) : controller(0)(env);
@@ -200,6 +233,32 @@ export async function applyAction(action: DrillAction, target: ActionTarget, env
       const encoded = await run(target, from, `base64 -w0 ${action.path}`);
       const content = Buffer.from(encoded.stdout.trim(), 'base64');
       for (const node of nodesOf(action.to, env).filter((n) => n !== from)) await target.pool.upload(node, content, action.path, 0o600);
+      return;
+    }
+    case 'stage-kubernetes': {
+      const version = text(action.version, env);
+      const set = await target.kubernetesArtifacts(version, say);
+      const nodes = env.plan.nodes.filter((n) => n.role === 'controller' || n.role === 'worker');
+      const sums = new Map<string, string>();
+      for (const name of KUBE_BINARIES) sums.set(name, await sha256File(set.require(name)));
+      // Every node at once: the copies are bound by each guest's sshd, not by this host.
+      await Promise.all(
+        nodes.map(async (node) => {
+          const names = stagedBinaries(node.role);
+          const dir = kubernetesDir(version);
+          const remote = await run(target, node.name, `mkdir -p ${dir} && cd ${dir} && sha256sum ${names.join(' ')} 2>/dev/null || true`);
+          const have = new Map(remote.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).reverse() as [string, string]));
+          const missing = names.filter((name) => have.get(name) !== sums.get(name));
+          say(`[${node.name}] Kubernetes ${version} → ${dir}/ (${missing.length ? missing.join(', ') : 'already there'})`);
+          for (const name of missing) await target.pool.uploadFile(node.name, set.require(name), `${dir}/${name}`, 0o755);
+        }),
+      );
+      return;
+    }
+    case 'spec-version': {
+      const version = text(action.kubernetes, env);
+      say(`versions.kubernetes: ${version} in ${env.paths.spec}`);
+      setSpecKubernetesVersion(env.paths.spec, version);
       return;
     }
     case 'step': {

@@ -5,7 +5,9 @@
 // closed terminal or a restarted app; every change to the lab takes the lab lock.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { ArtifactSet } from '../artifacts/artifact-set.ts';
 import type { Plan } from '../plan/address-plan.ts';
 import type { LabPaths } from '../lab/lab-dir.ts';
 import type { ClusterSpec } from '../spec/cluster-spec.ts';
@@ -18,7 +20,7 @@ import { writeFileAtomic } from '../pki/write-file-atomic.ts';
 import { deleteSnapshot, readSnapshotIndex, restoreSnapshot, saveSnapshot, type RestoreReport } from '../lab/lab-snapshots.ts';
 import { findLesson, LESSONS } from './catalog.ts';
 import { applyActions, judgeProbe, showAction, type ActionTarget, type ShownCommand } from './drill-actions.ts';
-import { text, type Drill, type DrillAction, type DrillEnv, type Exercise, type Lesson } from './drill-types.ts';
+import { stageProbes, text, type Drill, type DrillAction, type DrillEnv, type Exercise, type Lesson } from './drill-types.ts';
 
 export interface DrillParts {
   plan: Plan;
@@ -27,6 +29,11 @@ export interface DrillParts {
   provider?: Provider;
   pool: SshPool;
   engine: LabEngine;
+  /**
+   * The lab opened again from its spec file, after an action changed that file (the upgrade's new
+   * version): the runner then carries on with, and hands back, the new plan and engine.
+   */
+  reopen?: () => Promise<DrillParts>;
 }
 
 export interface ActiveLesson {
@@ -87,6 +94,7 @@ export function envOf(parts: Pick<DrillParts, 'plan' | 'spec' | 'paths'>, vars: 
 /** Why a lesson cannot run on this lab (nodes it needs, steps not done yet), or undefined. */
 export function unavailableReason(lesson: Lesson, parts: Pick<DrillParts, 'plan' | 'paths'>): string | undefined {
   const count = (role: string) => parts.plan.nodes.filter((n) => n.role === role).length;
+  if (lesson.needs.lb && count('lb') === 0) return 'needs a load balancer in front of the API servers; this lab has none (the ha and classic presets have one)';
   if ((lesson.needs.controllers ?? 0) > count('controller')) return `needs ${lesson.needs.controllers} controllers; this lab has ${count('controller')} (the ha preset has 3)`;
   if ((lesson.needs.workers ?? 0) > count('worker')) return `needs ${lesson.needs.workers} worker${lesson.needs.workers === 1 ? '' : 's'}; this lab has ${count('worker')}`;
   const state = readLabState(parts.paths.state);
@@ -134,12 +142,24 @@ function target(parts: DrillParts, options: RunOptions): ActionTarget {
       const run = await parts.engine.runStep(step, { signal: options.signal });
       return run.state.status === 'done';
     },
+    async kubernetesArtifacts(version, log) {
+      const lab = parts.engine.artifactSource;
+      const source = version === parts.spec.versions.kubernetes ? lab : lab.forKubernetes(version);
+      if (source.kind === 'directory') return source.current();
+      const set = await source.ensureAll((e) => e.kind === 'build' && log(e.line), options.signal);
+      // haproxy's packages, for when the load-balancer step runs from this set (after the spec follows the upgrade).
+      await copyLoadBalancerDebs(lab.current(), set);
+      return set;
+    },
   };
 }
 
-/** Runs actions under the lab lock; `step` actions go through the engine, which takes it itself. */
+/**
+ * Runs actions under the lab lock; `step` actions go through the engine, which takes it itself.
+ * After a change to the spec file, `parts` is the lab opened again (the caller's object too).
+ */
 async function applyLocked(parts: DrillParts, actions: readonly DrillAction[], env: DrillEnv, purpose: string, options: RunOptions): Promise<void> {
-  const t = target(parts, options);
+  let t = target(parts, options);
   let batch: DrillAction[] = [];
   const flush = async () => {
     if (!batch.length) return;
@@ -151,9 +171,26 @@ async function applyLocked(parts: DrillParts, actions: readonly DrillAction[], e
     if (action.kind === 'step') {
       await flush();
       await applyActions([action], t, env);
+    } else if (action.kind === 'spec-version') {
+      await flush();
+      await withLabLock(parts.paths.lock, purpose, () => applyActions([action], t, env));
+      if (!parts.reopen) {
+        if (action !== actions.at(-1)) throw new Error(`the spec changed, and this ${purpose} cannot open the lab again to go on\n  what to do: run the command again (it reads the new spec)`);
+        continue;
+      }
+      Object.assign(parts, await parts.reopen());
+      env = envOf(parts, env.vars);
+      t = target(parts, options);
     } else batch.push(action);
   }
   await flush();
+}
+
+/** The lab's haproxy packages into another release's set that has none (nothing of them depends on Kubernetes). */
+async function copyLoadBalancerDebs(from: ArtifactSet, to: ArtifactSet): Promise<void> {
+  if (to.debs().length > 0) return;
+  await mkdir(join(to.root, 'debs'), { recursive: true });
+  for (const deb of from.debs()) await copyFile(deb, join(to.root, 'debs', basename(deb)));
 }
 
 function nothingRunning(): Error {
@@ -214,6 +251,8 @@ export async function startLesson(parts: DrillParts, id: string, options: StartO
   if (reason) throw new Error(`${lesson.kind} ${lesson.id} cannot start on this lab: it ${reason}`);
   const env = envOf(parts);
   const say = options.onProgress ?? (() => {});
+  // Worked out before anything changes: an exercise that cannot run here says so first.
+  const vars: Record<string, string> = lesson.kind === 'exercise' ? { ...lesson.values?.(env) } : {};
 
   let snapshot: string | undefined;
   let noSnapshot: string | undefined;
@@ -231,7 +270,6 @@ export async function startLesson(parts: DrillParts, id: string, options: StartO
     }
   }
 
-  const vars: Record<string, string> = {};
   if (lesson.kind === 'exercise') {
     for (const c of lesson.capture ?? []) {
       const node = text(c.node, env);
@@ -291,7 +329,7 @@ export async function checkLesson(parts: DrillParts, options: RunOptions = {}): 
     const index = currentStageIndex(active, lesson);
     const current = lesson.stages[index]!;
     steps = await checkSteps(parts, current.steps ?? [], options);
-    probes = await Promise.all(current.probes.map((p) => judgeProbe(p, parts.pool, env)));
+    probes = await Promise.all(stageProbes(current, env).map((p) => judgeProbe(p, parts.pool, env)));
     const passed = steps.every((s) => s.ok) && probes.every((p) => p.ok);
     if (passed) passedIndex = index;
     const next = lesson.stages[index + 1];
@@ -367,7 +405,7 @@ export async function stopLesson(parts: DrillParts, options: RunOptions = {}): P
     restore = await restoreSnapshot({ ...snapshotParts!, engine: parts.engine }, active.snapshot!, { signal: options.signal, onProgress: options.onProgress });
     how = 'snapshot';
   } else {
-    const undo = lesson.kind === 'drill' ? [...(solved ? [] : lesson.fix), ...(lesson.cleanup ?? [])] : [...(lesson.cleanup ?? [])];
+    const undo = [...(solved ? [] : lesson.kind === 'drill' ? lesson.fix : (lesson.undo ?? [])), ...(lesson.cleanup ?? [])];
     await applyLocked(parts, undo, env, `${lesson.kind} stop ${lesson.id}`, options);
     how = solved ? 'cleanup' : 'undone';
   }

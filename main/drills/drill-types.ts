@@ -34,8 +34,10 @@ export interface CertFault {
 export type NodeRef = LabText | { each: 'controller' | 'worker' };
 
 export type DrillAction =
-  /** A shell command as root on a node; written to be idempotent. */
+  /** A shell command as root on a node (on every node of a role at once); written to be idempotent. */
   | { kind: 'run'; node: NodeRef; command: LabText; why?: string }
+  /** The actions for every node of a role, one node after the other; in them, `env.vars.node` is the node whose turn it is. */
+  | { kind: 'one-at-a-time'; each: 'controller' | 'worker'; actions: DrillAction[]; why?: string }
   /**
    * kubectl as admin on a controller (default the first), with its local admin kubeconfig (its own
    * API server). `ADMIN` inside args stands for that kubectl again (for pipes).
@@ -51,6 +53,14 @@ export type DrillAction =
   | { kind: 'lab-file'; node: NodeRef; path: string; then?: LabText; why?: string }
   /** A file copied from one node to others (e.g. an etcd snapshot to every member). */
   | { kind: 'copy'; from: LabText; path: string; to: NodeRef; why?: string }
+  /**
+   * The Kubernetes binaries of a release, from the lab's artifacts for it (built first when
+   * missing), copied to /opt/hardway/kubernetes/v<version>/ on every controller and worker: what
+   * each node needs to be upgraded (or downgraded) to it, nothing installed yet.
+   */
+  | { kind: 'stage-kubernetes'; version: LabText; why?: string }
+  /** versions.kubernetes in the lab's spec (hardway-lab.yaml) set to this release: what the checkers then expect. */
+  | { kind: 'spec-version'; kubernetes: LabText; why?: string }
   /** A hard-way step run again by the engine (what `hardway-lab up --step STEP` does). */
   | { kind: 'step'; step: string; why?: string };
 
@@ -76,6 +86,8 @@ export interface DrillProbe {
 export interface DrillNeeds {
   /** Steps that must be done (their checkers green) before the drill can start. */
   steps: string[];
+  /** A load balancer in front of the API servers. */
+  lb?: boolean;
   controllers?: number;
   workers?: number;
 }
@@ -108,8 +120,8 @@ export interface ExerciseStage {
   title: string;
   /** What to do now. */
   task: LabText;
-  /** Pass when every probe passes (and every step listed is green). */
-  probes: DrillProbe[];
+  /** Pass when every probe passes (and every step listed is green); a function when they depend on the lab (one per node). */
+  probes: DrillProbe[] | ((env: DrillEnv) => DrillProbe[]);
   steps?: string[];
   /** The reference way to do this stage (the tests run it). */
   reference: DrillAction[];
@@ -124,12 +136,20 @@ export interface Exercise {
   needs: DrillNeeds;
   /** Prepares the lab (e.g. a namespace worth keeping). */
   setup: DrillAction[];
+  /** Values the exercise works out on this machine at the start (e.g. the release to upgrade to); they join the captures in vars. */
+  values?: (env: DrillEnv) => Record<string, string>;
   /** Values to remember at the start (name → command on a node; its trimmed stdout). */
   capture?: { name: string; node: LabText; command: LabText }[];
   stages: ExerciseStage[];
   hints: LabText[];
+  /** Stopped before it was done and without a snapshot: what takes the lab back to where it started (before the cleanup). */
+  undo?: DrillAction[];
   /** Puts the lab back as the hard way left it when the exercise is stopped without a snapshot. */
   cleanup?: DrillAction[];
+}
+
+export function stageProbes(stage: ExerciseStage, env: DrillEnv): DrillProbe[] {
+  return typeof stage.probes === 'function' ? stage.probes(env) : stage.probes;
 }
 
 export type Lesson = Drill | Exercise;

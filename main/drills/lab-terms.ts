@@ -39,6 +39,11 @@ export function etcdEndpoints(env: DrillEnv): string {
     .join(',');
 }
 
+/** Where the upgrade exercise puts a release's binaries on a node before they are installed. */
+export function kubernetesDir(version: string): string {
+  return `/opt/hardway/kubernetes/v${version}`;
+}
+
 /** Waits (up to 15 minutes) until the local API server says ready; fails after that. */
 export const WAIT_APISERVER_READY =
   'for i in $(seq 1 180); do [ "$(curl -s --max-time 10 --cacert /var/lib/kubernetes/ca.crt https://127.0.0.1:6443/readyz)" = ok ] && exit 0; sleep 5; done; echo "kube-apiserver not ready after 15 minutes" >&2; exit 1';

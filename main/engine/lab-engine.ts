@@ -117,6 +117,11 @@ export class LabEngine {
     return readLabState(this.paths.state);
   }
 
+  /** Where the lab's artifacts come from (the drills' upgrade exercise asks it for another release). */
+  get artifactSource(): ArtifactSource {
+    return this.options.artifacts;
+  }
+
   /** The lab's artifacts as they are on disk now (nothing is downloaded or built). */
   artifactSet(): ArtifactSet {
     return this.options.artifacts.current();

@@ -28,6 +28,8 @@ export interface LabRuntimeOptions {
 export interface EngineOptions {
   artifactsDir?: string;
   env?: NodeJS.ProcessEnv;
+  /** A source already made (another Kubernetes release's); wins over artifactsDir and the spec. */
+  artifacts?: ArtifactSource;
 }
 
 /** The parts of a lab whose provider may be unusable here (the UI still shows the lab then). */
@@ -40,6 +42,8 @@ export interface PartialLabRuntime {
   pool: SshPool;
   /** Builds the engine once; throws when the artifact source is unusable (e.g. a missing --artifacts DIR). */
   engine(options?: EngineOptions): LabEngine;
+  /** A new engine for the lab's spec as it reads now (another version), over the same provider and SSH pool. */
+  engineFor(input: LabRuntimeInput, options?: EngineOptions): LabEngine;
   close(): void;
 }
 
@@ -85,6 +89,16 @@ export async function openPartialLabRuntime(input: LabRuntimeInput, options: Lab
   const hostKeys = new HostKeyPins(hostKeyPinsFile(paths));
   const pool = new SshPool({ privateKey: key.privateKey, hostKeys, resolve });
   let engine: LabEngine | undefined;
+  const makeEngine = (lab: LabRuntimeInput, engineOptions: EngineOptions): LabEngine => {
+    const made: LabEngine = new LabEngine({
+      ...lab,
+      executor: pool,
+      provider,
+      artifacts: engineOptions.artifacts ?? labArtifactSource(lab, engineOptions),
+      afterStepDone: provider ? afterEachStep(lab, provider, pool, () => made.steps.map((s) => s.id)) : undefined,
+    });
+    return made;
+  };
   return {
     key,
     hostKeys,
@@ -92,21 +106,27 @@ export async function openPartialLabRuntime(input: LabRuntimeInput, options: Lab
     providerFailure,
     pool,
     engine(engineOptions = {}) {
-      engine ??= new LabEngine({
-        plan,
-        spec,
-        paths,
-        executor: pool,
-        provider,
-        artifacts: labArtifactSource({ plan, spec, paths }, engineOptions),
-        afterStepDone: provider ? afterEachStep(input, provider, pool, () => engine!.steps.map((s) => s.id)) : undefined,
-      });
+      engine ??= makeEngine({ plan, spec, paths }, engineOptions);
       return engine;
+    },
+    engineFor(lab, engineOptions = {}) {
+      return makeEngine({ plan: lab.plan, spec: lab.spec, paths: lab.paths }, engineOptions);
     },
     close() {
       pool.close();
     },
   };
+}
+
+/**
+ * The engine for a lab whose spec was read again (`engineFor`). When the Kubernetes release
+ * changed (the upgrade exercise), its binaries come from where the previous engine's source keeps
+ * that release: a directory's upgrade/ folder, or the cache.
+ */
+export function reopenedEngine(runtime: Pick<PartialLabRuntime, 'engineFor'>, previous: { engine: LabEngine; spec: ClusterSpec }, lab: LabRuntimeInput, options: EngineOptions = {}): LabEngine {
+  const release = lab.spec.versions.kubernetes;
+  if (release === previous.spec.versions.kubernetes) return runtime.engineFor(lab, options);
+  return runtime.engineFor(lab, { ...options, artifacts: previous.engine.artifactSource.forKubernetes(release) });
 }
 
 /** The engine's after-step hook: a snapshot of every node when the spec (or the free disk) says so; the policy is said once. */

@@ -222,12 +222,12 @@ test('the dashboard merges the lab into the user\'s kubeconfig: the other contex
   await page.waitForSelector('.toast:has-text("Already up to date")', { timeout: 30_000 });
 });
 
-test('the drills view lists the 13 drills and 3 exercises; without VMs each says "not yet" and why, and Start is disabled with that reason', { skip }, async () => {
+test('the drills view lists the 13 drills and 4 exercises; without VMs each says "not yet" and why, and Start is disabled with that reason', { skip }, async () => {
   const overview = await apiCall<DrillOverview>('listDrills');
   const drills = overview.lessons.filter((l) => l.kind === 'drill');
   const exercises = overview.lessons.filter((l) => l.kind === 'exercise');
   assert.equal(drills.length, 13);
-  assert.equal(exercises.length, 3);
+  assert.equal(exercises.length, 4);
 
   await page.click('[data-view="drills"]');
   await page.waitForSelector('.view-host[data-view="drills"]:not([hidden]) .drill-list .drill-item');

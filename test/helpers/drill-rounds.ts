@@ -5,7 +5,9 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Probe } from '../../main/engine/engine-types.ts';
-import { applyReference, checkLesson, envOf, startLesson, stopLesson, type DrillParts, type LessonCheck } from '../../main/drills/drill-runner.ts';
+import { applyReference, checkLesson, envOf, readProgress, startLesson, stopLesson, type DrillParts, type LessonCheck } from '../../main/drills/drill-runner.ts';
+import { findLesson } from '../../main/drills/catalog.ts';
+import { controller, kubernetesDir } from '../../main/drills/lab-terms.ts';
 import { judgeProbe } from '../../main/drills/drill-actions.ts';
 import { text, type Drill, type Exercise } from '../../main/drills/drill-types.ts';
 
@@ -100,6 +102,8 @@ export async function proveDrill(parts: DrillParts, drill: Drill, log: (m: strin
 
 export interface StageProof {
   title: string;
+  /** A wrong attempt made first (`wrongFirst`): its check, which must not pass. */
+  wrongFirst?: { passed: boolean; failing: Probe[] };
   passed: boolean;
   probes: Probe[];
   failingSteps: string[];
@@ -117,9 +121,15 @@ export interface ExerciseProof {
 
 /**
  * Carries out an exercise by its reference steps. `wrong` replaces a stage's reference with a
- * wrong attempt (by stage number, 1-based), whose check must then fail.
+ * wrong attempt (by stage number, 1-based), whose check must then fail. `wrongFirst` makes a
+ * wrong attempt, checks it (it must not pass), then carries on with the reference.
  */
-export async function proveExercise(parts: DrillParts, exercise: Exercise, log: (m: string) => void, options: { wrong?: Record<number, (parts: DrillParts) => Promise<void>>; before?: (parts: DrillParts) => Promise<void> } = {}): Promise<ExerciseProof> {
+export async function proveExercise(
+  parts: DrillParts,
+  exercise: Exercise,
+  log: (m: string) => void,
+  options: { wrong?: Record<number, (parts: DrillParts) => Promise<void>>; wrongFirst?: Record<number, (parts: DrillParts) => Promise<void>>; before?: (parts: DrillParts) => Promise<void> } = {},
+): Promise<ExerciseProof> {
   const t0 = Date.now();
   const proof: ExerciseProof = { id: exercise.id, stages: [], solved: false, seconds: 0 };
   let started = false;
@@ -132,6 +142,14 @@ export async function proveExercise(parts: DrillParts, exercise: Exercise, log: 
       const stage = exercise.stages[i]!;
       const t = Date.now();
       const wrong = options.wrong?.[i + 1];
+      const wrongFirst = options.wrongFirst?.[i + 1];
+      let attempted: StageProof['wrongFirst'];
+      if (wrongFirst) {
+        await wrongFirst(parts);
+        const judged = await checkLesson(parts);
+        attempted = { passed: Boolean(judged.stage?.passed), failing: judged.probes.filter((p) => !p.ok) };
+        log(`exercise ${exercise.id}: stage ${i + 1} after a wrong attempt: ${attempted.passed ? 'PASSED (it must not)' : `fails as it must (${attempted.failing.map((p) => `${p.node ?? '-'} ${p.name}: ${p.seen}`).join('; ')})`}`);
+      }
       if (wrong) await wrong(parts);
       else await applyReference(parts, { onProgress: (m) => log(`  ${m}`) });
       // The cluster settles after a stage (API servers back, pods re-created): a few tries.
@@ -144,7 +162,7 @@ export async function proveExercise(parts: DrillParts, exercise: Exercise, log: 
         if (check.stage?.passed || Date.now() > deadline) break;
         await sleep(10_000);
       }
-      proof.stages.push({ title: stage.title, passed: Boolean(check.stage?.passed), probes: check.probes, failingSteps: check.steps.filter((s) => !s.ok).map((s) => `${s.step}: ${s.probes.filter((p) => !p.ok).map((p) => `${p.node ?? '-'} ${p.name}`).join(', ')}`), seconds: since(t) });
+      proof.stages.push({ title: stage.title, ...(attempted ? { wrongFirst: attempted } : {}), passed: Boolean(check.stage?.passed), probes: check.probes, failingSteps: check.steps.filter((s) => !s.ok).map((s) => `${s.step}: ${s.probes.filter((p) => !p.ok).map((p) => `${p.node ?? '-'} ${p.name}`).join(', ')}`), seconds: since(t) });
       log(`exercise ${exercise.id}: stage ${i + 1} ${stage.title}: ${check.stage?.passed ? 'passed' : `NOT passed (${check.probes.filter((p) => !p.ok).map((p) => `${p.name}: ${p.seen}`).join('; ')} ${proof.stages.at(-1)!.failingSteps.join('; ')})`} in ${proof.stages.at(-1)!.seconds} s`);
       if (!check.stage?.passed) break;
       proof.solved = check.solved;
@@ -153,7 +171,8 @@ export async function proveExercise(parts: DrillParts, exercise: Exercise, log: 
     proof.error = (error as Error).message;
     log(`exercise ${exercise.id}: ERROR ${proof.error}`);
   } finally {
-    if (started) {
+    // A start that failed midway is still running (its progress is saved before the setup): stop it too.
+    if (started || readProgress(parts.paths).active?.id === exercise.id) {
       try {
         proof.stopOutcome = (await stopLesson(parts, { onProgress: (m) => log(`  ${m}`) })).outcome;
       } catch (error) {
@@ -163,4 +182,40 @@ export async function proveExercise(parts: DrillParts, exercise: Exercise, log: 
     proof.seconds = since(t0);
   }
   return proof;
+}
+
+export interface UpgradeProof extends ExerciseProof {
+  from?: string;
+  to?: string;
+  /** What the availability probe saw through the LB over the whole upgrade. */
+  availability?: string;
+  /** Every step's checker afterwards, with the lab opened again at the new release: the failing ones. */
+  failingAfter: string[];
+}
+
+/**
+ * The upgrade exercise by its reference, with a wrong attempt first (the first controller's new
+ * kube-scheduler installed, nothing restarted: the running process is still the old one), then
+ * every step's checker with the spec at the new release. `parts` is the lab opened again at the
+ * end (the exercise changes the spec); it needs `reopen`.
+ */
+export async function proveUpgrade(parts: DrillParts, log: (m: string) => void): Promise<UpgradeProof> {
+  const upgrade = findLesson('kubernetes-upgrade', 'exercise') as Exercise;
+  let from: string | undefined;
+  let to: string | undefined;
+  const proof = await proveExercise(parts, upgrade, log, {
+    wrongFirst: {
+      1: async (p) => {
+        const vars = readProgress(p.paths).active!.vars;
+        ({ from, to } = vars);
+        await p.pool.run(controller(0)(envOf(p)), `install -m 0755 ${kubernetesDir(vars.to!)}/kube-scheduler /usr/local/bin/`);
+      },
+    },
+  });
+  const availability = proof.stages[2]?.probes.find((p) => /load balancer/.test(p.name))?.seen;
+  log(`exercise ${upgrade.id}: ${from} → ${to}; availability through the LB: ${availability ?? 'not measured'}`);
+  const after = await parts.engine.check();
+  const failingAfter = after.filter((r) => !r.ok).map((r) => `${r.step}: ${r.probes.filter((p) => !p.ok).map((p) => `${p.node ?? '-'} ${p.name}: ${p.seen}`).join('; ')}`);
+  log(`after the upgrade (spec at ${parts.spec.versions.kubernetes}): ${failingAfter.length ? `FAILING ${failingAfter.join(' | ')}` : 'every checker passes'}`);
+  return { ...proof, from, to, availability, failingAfter };
 }

@@ -7,7 +7,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -21,9 +22,15 @@ import { inspectCertificate } from '../../main/pki/inspect-certificate.ts';
 import { HARDWAY_STEPS } from '../../main/steps/hardway-steps.ts';
 import { DRILLS, EXERCISES, LESSONS, findLesson } from '../../main/drills/catalog.ts';
 import { applyAction, showAction } from '../../main/drills/drill-actions.ts';
-import { text, type Drill, type DrillAction } from '../../main/drills/drill-types.ts';
+import { stageProbes, text, type Drill, type DrillAction, type DrillEnv, type Lesson } from '../../main/drills/drill-types.ts';
 import { envOf, listLessons, nextHint, readProgress, revealLesson, progressFile } from '../../main/drills/drill-runner.ts';
 import type { NodeExecutor } from '../../main/engine/node-executor.ts';
+import type { Exercise } from '../../main/drills/drill-types.ts';
+import { availabilityReport } from '../../main/drills/records/kubernetes-upgrade.ts';
+import { KUBERNETES_UPGRADES, kubernetesUpgradeTarget } from '../../main/spec/cluster-spec.ts';
+import { COMMITTED_GO_MODULES_DIR } from '../../main/artifacts/go-wrapper-module.ts';
+import { ArtifactSet } from '../../main/artifacts/artifact-set.ts';
+import { setSpecKubernetesVersion } from '../../main/spec/edit-spec.ts';
 import { writeLabState, emptyLabState } from '../../main/engine/lab-state.ts';
 
 const STEP_IDS = new Set(HARDWAY_STEPS.map((s) => s.id));
@@ -41,6 +48,12 @@ async function haLab() {
   await ensurePki(plan, paths, { algorithm: spec.pki.keyAlgorithm });
   await renderLab(plan, paths);
   return { spec, plan, paths };
+}
+
+/** The env a lesson sees once started: what it works out at the start (exercises) and the captures a test would make. */
+function lessonEnv(lab: Awaited<ReturnType<typeof haLab>>, lesson: Lesson): DrillEnv {
+  const base = envOf(lab, { clusterId: '1234' });
+  return lesson.kind === 'exercise' ? envOf(lab, { ...base.vars, ...lesson.values?.(base) }) : base;
 }
 
 test('the catalog: at least 12 drills covering the issue\'s list, the operations exercises, unique ids', () => {
@@ -62,14 +75,14 @@ test('the catalog: at least 12 drills covering the issue\'s list, the operations
     'workers-cordoned',
     'etcd-cert-expired',
   ]) assert.equal(findLesson(id, 'drill').id, id);
-  for (const id of ['etcd-backup-restore', 'drain-and-uncordon', 'certificate-rotation']) assert.equal(findLesson(id, 'exercise').id, id);
+  for (const id of ['etcd-backup-restore', 'drain-and-uncordon', 'certificate-rotation', 'kubernetes-upgrade']) assert.equal(findLesson(id, 'exercise').id, id);
   assert.throws(() => findLesson('no-such-drill'), /there is no drill or exercise "no-such-drill"[\s\S]*use one of: apiserver-cert-no-lb-san/);
 });
 
 test('every record is complete: a story, a fault on real steps, checks that name their probe, three hints or more, a fix', async () => {
   const lab = await haLab();
-  const env = envOf(lab, { clusterId: '1234' });
   for (const lesson of LESSONS) {
+    const env = lessonEnv(lab, lesson);
     const where = `${lesson.kind} ${lesson.id}`;
     assert.match(lesson.id, /^[a-z0-9-]+$/, where);
     assert.ok(text(lesson.story, env).length > 40, `${where}: a story`);
@@ -86,7 +99,7 @@ test('every record is complete: a story, a fault on real steps, checks that name
     } else {
       assert.ok(lesson.stages.length >= 2, `${where}: stages`);
       for (const stage of lesson.stages) {
-        assert.ok(stage.probes.length > 0 && stage.reference.length > 0, `${where}: ${stage.title}`);
+        assert.ok(stageProbes(stage, env).length > 0 && stage.reference.length > 0, `${where}: ${stage.title}`);
         for (const step of stage.steps ?? []) assert.ok(STEP_IDS.has(step), `${where}: stage checks unknown step ${step}`);
       }
     }
@@ -95,11 +108,13 @@ test('every record is complete: a story, a fault on real steps, checks that name
 
 test('every action is shown as commands bound to nodes of the lab (the reveal), and nothing is left undefined', async () => {
   const lab = await haLab();
-  const env = envOf(lab, { clusterId: '1234' });
   const names = new Set([...lab.plan.nodes.map((n) => n.name), 'host']);
   for (const lesson of LESSONS) {
+    const env = lessonEnv(lab, lesson);
     const actions: DrillAction[] =
-      lesson.kind === 'drill' ? [...lesson.fault, ...lesson.fix, ...(lesson.cleanup ?? [])] : [...lesson.setup, ...lesson.stages.flatMap((s) => s.reference), ...(lesson.cleanup ?? [])];
+      lesson.kind === 'drill'
+        ? [...lesson.fault, ...lesson.fix, ...(lesson.cleanup ?? [])]
+        : [...lesson.setup, ...lesson.stages.flatMap((s) => s.reference), ...(lesson.undo ?? []), ...(lesson.cleanup ?? [])];
     for (const action of actions) {
       const shown = showAction(action, env);
       assert.ok(shown.length > 0, `${lesson.id}: ${action.kind} shows no command`);
@@ -109,9 +124,12 @@ test('every action is shown as commands bound to nodes of the lab (the reveal), 
       }
     }
   }
+  const env = envOf(lab, { clusterId: '1234' });
   const san = drill('apiserver-cert-no-lb-san');
   assert.match(showAction(san.fix[0]!, env)[0]!.command, /^scp pki\/kube-apiserver\.crt pki\/kube-apiserver\.key root@10\.240\.0\.12:/);
 });
+
+const notUsed = () => Promise.reject(new Error('not used'));
 
 /** Records what a drill would copy to a node; a certificate action runs no command. */
 function recordingExecutor(): NodeExecutor & { uploads: Map<string, string> } {
@@ -139,7 +157,7 @@ test('the faulty certificates carry exactly their fault: the lab\'s own inspecto
     const d = drill(id);
     const pool = recordingExecutor();
     const fault = d.fault.find((a) => a.kind === 'faulty-cert')!;
-    await applyAction({ ...fault, then: undefined } as DrillAction, { ...lab, pool, runStep: async () => true }, env);
+    await applyAction({ ...fault, then: undefined } as DrillAction, { ...lab, pool, runStep: async () => true, kubernetesArtifacts: notUsed }, env);
     const certPem = pool.uploads.get(`${node}:${path}`)!;
     const keyPem = pool.uploads.get(`${node}:${path.replace(/\.crt$/, '.key')}`)!;
     assert.ok(certPem && keyPem, `${id}: uploaded ${[...pool.uploads.keys()].join(', ')}`);
@@ -166,7 +184,7 @@ test('the faulty certificates carry exactly their fault: the lab\'s own inspecto
   // The lab's own certificate goes back untouched.
   const pool = recordingExecutor();
   const fix = drill('apiserver-cert-no-lb-san').fix[0]!;
-  await applyAction(fix, { ...lab, pool, runStep: async () => true }, env);
+  await applyAction(fix, { ...lab, pool, runStep: async () => true, kubernetesArtifacts: notUsed }, env);
   assert.equal(pool.uploads.get('controller-1:/var/lib/kubernetes/kube-apiserver.crt'), readPkiFile(lab.paths, 'kube-apiserver', 'crt'));
   assert.equal(pool.uploads.get('controller-1:/var/lib/kubernetes/kube-apiserver.key'), readPkiFile(lab.paths, 'kube-apiserver', 'key'));
 });
@@ -206,7 +224,7 @@ test('renewing certificates (the rotation exercise): new keys from the same CA f
   const before = Object.fromEntries(['ca', 'kube-apiserver', 'kubelet-worker-0', 'kubelet-worker-1', 'admin'].map((id) => [id, readPkiFile(lab.paths, id, 'crt')]));
   const kubeconfigBefore = readFileSync(join(lab.paths.nodes, 'worker-0', 'var', 'lib', 'kubelet', 'kubeconfig'), 'utf8');
   const pool = recordingExecutor();
-  await applyAction({ kind: 'renew-cert', cert: 'kube-apiserver,{each-worker}' }, { ...lab, pool, runStep: async () => true }, env);
+  await applyAction({ kind: 'renew-cert', cert: 'kube-apiserver,{each-worker}' }, { ...lab, pool, runStep: async () => true, kubernetesArtifacts: notUsed }, env);
   for (const id of ['kube-apiserver', 'kubelet-worker-0', 'kubelet-worker-1']) assert.notEqual(readPkiFile(lab.paths, id, 'crt'), before[id], `${id} renewed`);
   for (const id of ['ca', 'admin']) assert.equal(readPkiFile(lab.paths, id, 'crt'), before[id], `${id} kept`);
   const renewed = readPkiFile(lab.paths, 'kube-apiserver', 'crt');
@@ -215,6 +233,98 @@ test('renewing certificates (the rotation exercise): new keys from the same CA f
   const kubeconfigAfter = readFileSync(join(lab.paths.nodes, 'worker-0', 'var', 'lib', 'kubelet', 'kubeconfig'), 'utf8');
   assert.notEqual(kubeconfigAfter, kubeconfigBefore, 'the kubelet kubeconfig embeds the new client certificate');
   assert.ok(kubeconfigAfter.includes(Buffer.from(readPkiFile(lab.paths, 'kubelet-worker-0', 'crt')).toString('base64')));
-  await assert.rejects(applyAction({ kind: 'renew-cert', cert: 'ca' }, { ...lab, pool, runStep: async () => true }, env), /there is no certificate "ca" to renew[\s\S]*only by --rotate/);
+  await assert.rejects(applyAction({ kind: 'renew-cert', cert: 'ca' }, { ...lab, pool, runStep: async () => true, kubernetesArtifacts: notUsed }, env), /there is no certificate "ca" to renew[\s\S]*only by --rotate/);
   assert.match(showAction({ kind: 'renew-cert', cert: '{each-worker}' }, env)[0]!.command, /^hardway-lab pki --renew kubelet-worker-0,kubelet-worker-1 && hardway-lab render$/);
+});
+
+test('the upgrade exercise goes from the lab\'s release to the next minor, one node at a time, with the LB told first', async () => {
+  const lab = await haLab();
+  const upgrade = findLesson('kubernetes-upgrade', 'exercise') as Exercise;
+  const env = lessonEnv(lab, upgrade);
+  assert.deepEqual({ from: env.vars.from, to: env.vars.to }, { from: lab.spec.versions.kubernetes, to: kubernetesUpgradeTarget(lab.spec.versions.kubernetes) });
+  assert.match(env.vars.to!, /^1\.37\.\d+$/);
+  // Every release the exercise can go to has its wrapper module committed (the build needs no network but the proxy).
+  for (const target of Object.values(KUBERNETES_UPGRADES)) assert.ok(existsSync(join(COMMITTED_GO_MODULES_DIR, 'kubernetes', `v${target}`, 'go.mod')), target);
+  const unknown = envOf({ ...lab, spec: { ...lab.spec, versions: { ...lab.spec.versions, kubernetes: '1.20.0' } } });
+  assert.throws(() => upgrade.values!(unknown), /Kubernetes 1\.20\.0, which has no upgrade target/);
+
+  const shown = showAction(upgrade.stages[0]!.reference[0]!, env);
+  const order = shown.map((c) => `${c.node}: ${c.command.slice(0, 60)}`);
+  // controller-0's turn ends (back UP on the LB) before controller-1's starts.
+  const firstBack = order.findIndex((l) => l.includes('kube-apiservers/controller-0 state ready'));
+  const secondOut = order.findIndex((l) => l.includes('kube-apiservers/controller-1 state maint'));
+  assert.ok(firstBack > 0 && secondOut > firstBack, order.join('\n'));
+  assert.equal(shown.filter((c) => c.node === 'lb').length, 6, 'maint and ready for each of 3 controllers');
+  assert.equal(stageProbes(upgrade.stages[0]!, env).length, 3, 'one probe per controller');
+  assert.equal(stageProbes(upgrade.stages[1]!, env).length, 3, 'one per worker, and the nodes as the API sees them');
+});
+
+test('the upgrade\'s probes: a binary replaced under a running process is not an upgrade; availability counts every failed request', async () => {
+  const lab = await haLab();
+  const upgrade = findLesson('kubernetes-upgrade', 'exercise') as Exercise;
+  const env = lessonEnv(lab, upgrade);
+  const probe = stageProbes(upgrade.stages[0]!, env)[0]!;
+  const to = `v${env.vars.to}`;
+  const result = (stdout: string) => ({ code: 0, stdout, stderr: '' });
+  const upgraded = [`kube-apiserver ${to} /usr/local/bin/kube-apiserver`, `kube-controller-manager ${to} /usr/local/bin/kube-controller-manager`, `kube-scheduler ${to} /usr/local/bin/kube-scheduler`, `kubectl ${to} -`, `api-version ${to} -`];
+  assert.equal(probe.judge(result(upgraded.join('\n')), env).ok, true);
+  const notRestarted = probe.judge(result(upgraded.map((l) => l.replace('/usr/local/bin/kube-scheduler', '/usr/local/bin/kube-scheduler_(deleted)')).join('\n')), env);
+  assert.deepEqual(notRestarted, { ok: false, seen: 'kube-scheduler still runs the binary that was replaced on disk (not restarted)' });
+  const oldApi = probe.judge(result(upgraded.slice(0, 4).join('\n')), env);
+  assert.equal(oldApi.ok, false);
+  assert.match(oldApi.seen, /no api-version/);
+
+  assert.deepEqual(availabilityReport('100 200\n101 200\n102 000\n104 000\n106 200\n107 200\n'), { requests: 6, failed: 2, percent: (100 * 4) / 6, longestOutageSeconds: 5, minutes: 7 / 60 });
+  assert.equal(availabilityReport('100 200\n160 200\n').failed, 0);
+  const availability = stageProbes(upgrade.stages[2]!, env)[0]!;
+  assert.equal(availability.judge(result('100 200\n101 200\n'), env).ok, true);
+  assert.match(availability.judge(result('100 200\n101 503\n103 200\n'), env).seen, /3 requests over 0\.1 min: 1 failed .* longest outage 3 s/);
+  assert.equal(availability.judge(result('not-measuring 0\n100 200\n'), env).ok, false);
+});
+
+test('the upgrade\'s binaries reach each node by role, once: what a node already holds is not sent again', async () => {
+  const lab = await haLab();
+  const upgrade = findLesson('kubernetes-upgrade', 'exercise') as Exercise;
+  const env = lessonEnv(lab, upgrade);
+  const set = join(lab.paths.root, 'upgrade-set');
+  mkdirSync(join(set, 'bin'), { recursive: true });
+  for (const name of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'kubelet', 'kube-proxy']) writeFileSync(join(set, 'bin', name), `#!/bin/sh\necho ${name}\n`, { mode: 0o755 });
+  const sent: string[] = [];
+  const held = new Map<string, string>();
+  const pool: NodeExecutor = {
+    // What `sha256sum` prints on the node for what it holds.
+    exec: async (node) => ({ code: 0, stdout: [...held].filter(([k]) => k.startsWith(`${node}:`)).map(([k, sum]) => `${sum}  ${k.split('/').at(-1)}`).join('\n'), stderr: '' }),
+    upload: notUsed,
+    uploadFile: async (node, local, remote) => {
+      sent.push(`${node}:${remote}`);
+      held.set(`${node}:${remote}`, createHash('sha256').update(readFileSync(local)).digest('hex'));
+    },
+    waitForSsh: notUsed,
+  };
+  const stage = upgrade.setup[0]!;
+  const target = { ...lab, pool, runStep: async () => true, kubernetesArtifacts: async () => new ArtifactSet(set, 'directory') };
+  await applyAction(stage, target, env);
+  const dir = `/opt/hardway/kubernetes/v${env.vars.to}`;
+  assert.deepEqual(sent.filter((s) => s.startsWith('controller-0:')), ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'].map((b) => `controller-0:${dir}/${b}`));
+  assert.deepEqual(sent.filter((s) => s.startsWith('worker-1:')), [`worker-1:${dir}/kubelet`, `worker-1:${dir}/kube-proxy`]);
+  assert.equal(sent.filter((s) => s.startsWith('lb:')).length, 0);
+  assert.equal(sent.length, 3 * 4 + 2 * 2);
+  sent.length = 0;
+  await applyAction(stage, target, env);
+  assert.deepEqual(sent, [], 'nothing is sent twice');
+});
+
+test('setting versions.kubernetes changes that value only: comments and columns stay, a bad version is refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hwl-spec-edit-'));
+  const file = join(dir, 'hardway-lab.yaml');
+  writeFileSync(file, defaultSpecText());
+  const spec = setSpecKubernetesVersion(file, '1.37.2');
+  assert.equal(spec.versions.kubernetes, '1.37.2');
+  const before = defaultSpecText().split('\n');
+  const after = readFileSync(file, 'utf8').split('\n');
+  const changed = after.map((line, i) => [before[i], line]).filter(([a, b]) => a !== b);
+  assert.equal(changed.length, 1, JSON.stringify(changed));
+  assert.match(changed[0]![1]!, /^ {2}kubernetes: 1\.37\.2$/);
+  assert.throws(() => setSpecKubernetesVersion(file, 'latest'), /versions\.kubernetes/);
+  assert.match(readFileSync(file, 'utf8'), /kubernetes: 1\.37\.2/, 'nothing written when refused');
 });
