@@ -92,7 +92,7 @@ export function envOf(parts: Pick<DrillParts, 'plan' | 'spec' | 'paths'>, vars: 
 }
 
 /** Why a lesson cannot run on this lab (nodes it needs, steps not done yet), or undefined. */
-export function unavailableReason(lesson: Lesson, parts: Pick<DrillParts, 'plan' | 'paths'>): string | undefined {
+export function unavailableReason(lesson: Lesson, parts: Pick<DrillParts, 'plan' | 'spec' | 'paths'>): string | undefined {
   const count = (role: string) => parts.plan.nodes.filter((n) => n.role === role).length;
   if (lesson.needs.lb && count('lb') === 0) return 'needs a load balancer in front of the API servers; this lab has none (the ha and classic presets have one)';
   if ((lesson.needs.controllers ?? 0) > count('controller')) return `needs ${lesson.needs.controllers} controllers; this lab has ${count('controller')} (the ha preset has 3)`;
@@ -100,6 +100,13 @@ export function unavailableReason(lesson: Lesson, parts: Pick<DrillParts, 'plan'
   const state = readLabState(parts.paths.state);
   const notDone = lesson.needs.steps.filter((s) => state.steps[s]?.status !== 'done');
   if (notDone.length) return `needs step${notDone.length === 1 ? '' : 's'} ${notDone.join(', ')} done first: \`hardway-lab up --until ${notDone.at(-1)}\``;
+  if (lesson.kind === 'exercise' && lesson.values) {
+    try {
+      lesson.values(envOf(parts));
+    } catch (error) {
+      return `cannot run here: ${(error as Error).message.split('\n')[0]}`;
+    }
+  }
   return undefined;
 }
 
@@ -113,7 +120,7 @@ export interface LessonListing {
   solvedBefore: boolean;
 }
 
-export function listLessons(parts: Pick<DrillParts, 'plan' | 'paths'>, kind?: Lesson['kind']): LessonListing[] {
+export function listLessons(parts: Pick<DrillParts, 'plan' | 'spec' | 'paths'>, kind?: Lesson['kind']): LessonListing[] {
   const progress = readProgress(parts.paths);
   return LESSONS.filter((l) => !kind || l.kind === kind).map((l) => ({
     id: l.id,

@@ -194,12 +194,16 @@ test('the list says what a drill needs; hints climb one level at a time and stop
   const before = listLessons(lab);
   assert.match(before.find((l) => l.id === 'etcd-member-down')!.unavailable ?? '', /needs step etcd done first: `hardway-lab up --until etcd`/);
   const minimal = parseSpec(defaultSpecText().replace(/^preset: \w+/m, 'preset: minimal'), 'test.yaml', { hostMemoryMiB: 256 * 1024 }).spec;
-  assert.match(listLessons({ plan: buildPlan(minimal), paths: lab.paths }).find((l) => l.id === 'etcd-quorum-lost')!.unavailable ?? '', /needs 3 controllers; this lab has 1/);
+  assert.match(listLessons({ plan: buildPlan(minimal), spec: minimal, paths: lab.paths }).find((l) => l.id === 'etcd-quorum-lost')!.unavailable ?? '', /needs 3 controllers; this lab has 1/);
 
   const state = emptyLabState();
   for (const id of STEP_IDS) state.steps[id] = { id, status: 'done' };
   writeLabState(lab.paths.state, state);
   assert.equal(listLessons(lab).find((l) => l.id === 'etcd-member-down')!.unavailable, undefined);
+  assert.equal(listLessons(lab).find((l) => l.id === 'kubernetes-upgrade')!.unavailable, undefined);
+  // A lab already at the newest release the exercise knows: the list says so before any start.
+  const newest = { ...lab, spec: { ...lab.spec, versions: { ...lab.spec.versions, kubernetes: '1.37.2' } } };
+  assert.match(listLessons(newest).find((l) => l.id === 'kubernetes-upgrade')!.unavailable ?? '', /cannot run here: the lab runs Kubernetes 1\.37\.2, which has no upgrade target/);
 
   assert.throws(() => nextHint(lab), /no drill or exercise is running on this lab[\s\S]*hardway-lab drill list/);
   writeFileSync(progressFile(lab.paths), JSON.stringify({ version: 1, active: { id: 'etcd-member-down', kind: 'drill', startedAt: new Date().toISOString(), hints: 0, revealed: false, vars: {}, stagesPassed: [] }, history: [] }));
