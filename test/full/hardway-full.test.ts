@@ -57,7 +57,7 @@ if (!skip && noUi) console.warn(`SKIPPED (inside this test): the UI on the runni
 test('the hard way on 3 controllers behind the LB and 2 workers: all 14 steps green, the UI on it, faults caught with their hints, `up` repairs', { skip, timeout: 180 * 60_000 }, async (t) => {
   const labDir = mkdtempSync(join(tmpdir(), 'hwl-steps-lab-'));
   const r = await withNetworkNamespace('steps', async (ns) => {
-    const run = await ns.runScenario<HardwayStoryResult>(SCENARIOS, 'hardwayStory', { labDir, artifactsDir: built.artifacts!.root, ui: !noUi, screenshots: SCREENSHOTS, scope: 'full', shape: process.env.HWL_HA_SIZES ? 'ha' : 'small' }, { timeoutMs: 175 * 60_000 });
+    const run = await ns.runScenario<HardwayStoryResult>(SCENARIOS, 'hardwayStory', { labDir, artifactsDir: built.artifacts!.root, ui: !noUi, screenshots: SCREENSHOTS, scope: 'full', shape: process.env.HWL_HA_SIZES ? 'ha' : 'small', upgrade: true }, { timeoutMs: 175 * 60_000 });
     console.log(`the story took ${run.seconds} s`);
     assert.deepEqual(ns.pids(), [], 'no process left in the namespace');
     return run.result;
@@ -127,6 +127,24 @@ test('the hard way on 3 controllers behind the LB and 2 workers: all 14 steps gr
     assert.equal(rotation.error, undefined, rotation.error);
     assert.deepEqual(rotation.stages.map((s) => s.passed), [true, true], JSON.stringify(rotation.stages, null, 1));
     for (const stage of rotation.stages) assert.equal(stage.probes.find((p) => p.name === 'no API server left the load balancer')?.ok, true, JSON.stringify(stage.probes));
+  });
+
+  await t.test('exercise upgrade: the control plane, then the workers, one node at a time, to the next minor; a binary replaced without a restart is caught; the API never stopped answering through the LB', (st) => {
+    const upgrade = r.upgrade;
+    if (!upgrade || 'skipped' in upgrade) {
+      const why = upgrade ? upgrade.skipped : 'the story did not get to it (see its log)';
+      console.warn(`SKIPPED: the upgrade exercise: ${why}`);
+      st.skip(why);
+      return;
+    }
+    console.log(`upgrade ${upgrade.from} → ${upgrade.to} in ${upgrade.seconds} s (stages ${upgrade.stages.map((s) => `${s.seconds} s`).join(', ')}); through the LB: ${upgrade.availability}`);
+    assert.equal(upgrade.error, undefined, upgrade.error);
+    assert.equal(upgrade.stages[0]?.wrongFirst?.passed, false, 'a replaced binary that still runs the old process must not pass');
+    assert.match(upgrade.stages[0]!.wrongFirst!.failing.map((p) => p.seen).join(' '), /kube-scheduler still runs the binary that was replaced on disk/);
+    assert.deepEqual(upgrade.stages.map((s) => s.passed), [true, true, true], JSON.stringify(upgrade.stages, null, 1));
+    assert.equal(upgrade.solved, true);
+    assert.match(upgrade.availability ?? '', /: 0 failed/);
+    assert.deepEqual(upgrade.failingAfter, [], 'every checker passes at the new release');
   });
 
   await t.test('destroy leaves nothing behind', () => assertNothingLeft(r));

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArtifactSource } from '../../main/artifacts/artifact-source.ts';
 import { labImages, type LabImages } from '../../main/plan/image-plan.ts';
-import { DEFAULT_VERSIONS, type VersionsSpec } from '../../main/spec/cluster-spec.ts';
+import { DEFAULT_VERSIONS, kubernetesUpgradeTarget, type VersionsSpec } from '../../main/spec/cluster-spec.ts';
 
 /** What tests pass to go builds: the module cache only, this host's toolchain only. */
 export const OFFLINE_GO_ENV: NodeJS.ProcessEnv = { ...process.env, GOPROXY: 'off', GOTOOLCHAIN: 'local', GOSUMDB: 'off' };
@@ -40,4 +40,13 @@ export function testArtifacts(): { artifacts?: TestArtifacts; skip?: string } {
 /** The set's debs/ holds haproxy for the lb (put there by `hardway-lab artifacts fetch`). */
 export function loadBalancerDebsReason(root: string): string | undefined {
   return existsSync(join(root, 'debs')) ? undefined : `${root}/debs has no haproxy packages: run \`npx hardway-lab artifacts fetch\``;
+}
+
+/** Why the upgrade exercise cannot run here: the set for its release is not built (the runner builds it when the full tier runs). */
+export function upgradeArtifactsReason(): string | undefined {
+  const target = kubernetesUpgradeTarget(DEFAULT_VERSIONS.kubernetes);
+  if (!target) return `Kubernetes ${DEFAULT_VERSIONS.kubernetes} has no upgrade target`;
+  const source = testArtifactSource().forKubernetes(target);
+  if (source.complete()) return undefined;
+  return `the artifacts for Kubernetes ${target} are not in ${source.root}: \`npx hardway-lab artifacts build --upgrade\` (the test runner does it when the full tier runs; .ci/run fetches its modules)`;
 }

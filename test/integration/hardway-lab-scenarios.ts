@@ -63,7 +63,9 @@ import { DRILLS, findLesson } from '../../main/drills/catalog.ts';
 import { unavailableReason, type DrillParts } from '../../main/drills/drill-runner.ts';
 import type { Exercise } from '../../main/drills/drill-types.ts';
 import { ETCDCTL } from '../../main/drills/lab-terms.ts';
-import { proveDrill, proveExercise, type DrillProof, type ExerciseProof } from '../helpers/drill-rounds.ts';
+import { proveDrill, proveExercise, proveUpgrade, type DrillProof, type ExerciseProof, type UpgradeProof } from '../helpers/drill-rounds.ts';
+import { upgradeArtifactsReason } from '../helpers/lab-artifacts.ts';
+import { labDrillParts } from '../../main/cli/drill-commands.ts';
 
 const RUNNER = fileURLToPath(new URL('../helpers/netns-scenario-runner.ts', import.meta.url));
 const THIS_MODULE = fileURLToPath(import.meta.url);
@@ -96,6 +98,11 @@ export interface HardwayLabArgs {
   lifecycle?: ('stop-start' | 'crash-start')[];
   /** [workers] the UI runs the workers step and cancels it. */
   uiCancel?: boolean;
+  /**
+   * [workers] last of all: the upgrade exercise, to the next Kubernetes minor (its artifacts built
+   * first), with a wrong attempt first; the lab ends at the new release.
+   */
+  upgrade?: boolean;
 }
 
 export type StoryScope = 'control-plane' | 'cluster' | 'full';
@@ -347,6 +354,8 @@ export interface HardwayStoryResult {
   /** `hardway-lab kubeconfig --merge` into a kubeconfig with another context, then kubectl with the lab's context ([workers] get nodes, else /readyz). */
   kubeconfigMerged?: { cliCode: number; cliOutput: string; contexts: string; getNodes: { code: number; output: string } };
   lifecycle?: LifecycleRound[];
+  /** The upgrade exercise (args.upgrade), or why it was skipped. */
+  upgrade?: UpgradeProof | { skipped: string };
   /** `hardway-lab ssh NODE -- CMD` started before destroy: how long after destroy it noticed, and what it said. */
   sshAcrossDestroy?: SshAcrossDestroy;
   /** 7. The drills and exercises this scope reaches, each proven on the green lab after the repair. */
@@ -556,6 +565,13 @@ export async function hardwayStory(args: HardwayLabArgs): Promise<HardwayStoryRe
 
     // 8. Stop and start (and a host crash), each back to every checker green.
     if (args.lifecycle?.length && result.repaired.ok) result.lifecycle = await lifecycleRounds(lab, args.lifecycle);
+
+    // 9. The upgrade to the next minor, last: the lab ends at the new release.
+    if (args.upgrade && result.repaired.ok && reachesWorkers(scope)) {
+      const reason = upgradeArtifactsReason();
+      if (reason) log(`SKIPPED exercise kubernetes-upgrade: ${reason}`);
+      result.upgrade = reason ? { skipped: reason } : await proveUpgrade(labDrillParts(lab.runtime, lab, lab.engine, { artifactsDir: args.artifactsDir }), log);
+    }
     result.pkiAtEnd = pkiHashes(lab.paths);
   } finally {
     if (child) child.kill('SIGKILL');
