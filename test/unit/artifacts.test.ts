@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_VERSIONS } from '../../main/spec/cluster-spec.ts';
+import { labImages } from '../../main/plan/image-plan.ts';
 import { expectedChecksum, releaseFiles } from '../../main/artifacts/release-catalog.ts';
 import { ChecksumMismatchError, DownloadError, downloadVerified } from '../../main/artifacts/download-verified.ts';
 import { ArtifactSource } from '../../main/artifacts/artifact-source.ts';
@@ -187,4 +188,25 @@ test('Debian fill: copies etcd, containerd, runc and CNI from this host, idempot
   const again = await fillArtifactsFromDebian(dir, { haproxy: false });
   assert.deepEqual(again.written, [], 'a second fill rewrites nothing');
   assert.equal(again.unchanged.length, result.written.length);
+});
+
+test('another Kubernetes release (the upgrade\'s): a directory\'s upgrade/ folder when it has one, else the cache\'s set for those versions', () => {
+  const cache = mkdtempSync(join(tmpdir(), 'hwl-cache-'));
+  const dir = mkdtempSync(join(tmpdir(), 'hwl-artifacts-'));
+  const images = labImages(DEFAULT_VERSIONS);
+  const managed = new ArtifactSource({ versions: DEFAULT_VERSIONS, cacheDir: cache, images, env: {} });
+  const next = managed.forKubernetes('1.37.2');
+  assert.equal(next.kind, 'managed');
+  assert.notEqual(next.root, managed.root);
+  assert.equal(next.root, new ArtifactSource({ versions: { ...DEFAULT_VERSIONS, kubernetes: '1.37.2' }, cacheDir: cache, env: {} }).root, 'the set `artifacts build --upgrade` fills');
+
+  const given = new ArtifactSource({ versions: DEFAULT_VERSIONS, cacheDir: cache, images, dir, env: {} });
+  assert.equal(given.forKubernetes('1.37.2').root, next.root, 'a directory without upgrade/: the cache');
+  mkdirSync(join(dir, 'upgrade', 'kubernetes-v1.37.2', 'bin'), { recursive: true });
+  const own = given.forKubernetes('1.37.2');
+  assert.deepEqual([own.kind, own.root], ['directory', join(dir, 'upgrade', 'kubernetes-v1.37.2')]);
+  // The variable that points at the lab's directory does not point the upgrade back at it.
+  const fromEnv = new ArtifactSource({ versions: DEFAULT_VERSIONS, cacheDir: cache, images, env: { HARDWAY_ARTIFACTS_DIR: cache } });
+  assert.equal(fromEnv.kind, 'directory');
+  assert.equal(fromEnv.forKubernetes('1.38.0').root, new ArtifactSource({ versions: { ...DEFAULT_VERSIONS, kubernetes: '1.38.0' }, cacheDir: cache, env: {} }).root);
 });
