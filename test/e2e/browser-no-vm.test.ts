@@ -254,7 +254,7 @@ test('the drills view lists the 13 drills and 4 exercises; without VMs each says
     assert.equal(item.reason, lesson.unavailable!.replace(/`/g, ''), 'the reason as the engine says it (its `code` shown as code)');
   }
   assert.match(await page.textContent('.drill-group-title >> nth=0') ?? '', /Drills \(13\)/);
-  assert.match(await page.textContent('.drill-group-title >> nth=1') ?? '', /Exercises \(3\)/);
+  assert.match(await page.textContent('.drill-group-title >> nth=1') ?? '', /Exercises \(4\)/);
 
   // Pick a drill: its story (resolved for this lab: the ha preset's third controller), and Start refused with the reason.
   const drill = drills.find((d) => d.id === 'etcd-member-down')!;
