@@ -5,9 +5,9 @@
 // the LB, and its workers) is booted and shared by every part of the story — a 2-core host under
 // TCG cannot afford two — and destroyed at the end.
 //
-// Three scopes. `control-plane` (every `npm test`, hardway-steps.test.ts): lb + 3 controllers + 1
-// worker that idles, steps 0-8. `cluster` (HWL_STORY_SCOPE=cluster): the same nodes, all 14 steps.
-// `full` (the opt-in tier): 2 workers, all 14 steps, pod traffic between the workers.
+// Three scopes. `cluster` (every `npm test`, hardway-steps.test.ts): lb + 3 controllers + 1
+// worker, all 14 steps. `control-plane` (HWL_STORY_SCOPE=control-plane): the same nodes, steps 0-8,
+// the worker idle. `full` (the opt-in tier): 2 workers, all 14 steps, pod traffic between them.
 //
 // The story, in order ([workers]: the scopes that reach the workers; [full]: two workers only):
 //   1. `up` in a child process, killed with SIGKILL while step etcd runs;
@@ -29,9 +29,12 @@
 //         kubelet cert without clientAuth, a key that does not match, [workers] a route deleted;
 //      then one check sweep of the scope (timed) with every fault in place;
 //   7. `up` repairs all of it back to green;
-//   8. every drill the scope reaches (main/drills: the control plane's six; [workers] all 13):
+//   8. every drill the scope reaches (main/drills: the control plane's six; [workers] all 13), or
+//      the ones the test names (`lessons`: the default run's budget holds a share of them):
 //      the fault in, its named checker failing with its symptom, the reference fix, green again;
-//      the etcd snapshot-and-restore exercise, a wrong attempt first; [workers] drain and uncordon;
+//      the etcd snapshot-and-restore exercise, a wrong attempt first ([full] a snapshot taken
+//      before the namespace existed; else no snapshot at all); [workers] drain and uncordon, and
+//      certificate rotation;
 //   9. destroy, and nothing left behind.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -103,6 +106,12 @@ export interface HardwayLabArgs {
    * first), with a wrong attempt first; the lab ends at the new release.
    */
   upgrade?: boolean;
+  /**
+   * The drills and exercises proven after the repair, by id; absent: every one the scope reaches.
+   * Each one left out is reported as skipped, with `lessonsLeftOut` as the reason.
+   */
+  lessons?: string[];
+  lessonsLeftOut?: string;
 }
 
 export type StoryScope = 'control-plane' | 'cluster' | 'full';
@@ -561,7 +570,7 @@ export async function hardwayStory(args: HardwayLabArgs): Promise<HardwayStoryRe
 
     // 7. Every drill and exercise the scope reaches: inject, the named checker fails, the reference
     //    fix, green again. HWL_DRILLS=off leaves them out (a quicker look while developing).
-    if (result.repaired.ok && process.env.HWL_DRILLS !== 'off') result.drills = await drillRounds(lab, scope);
+    if (result.repaired.ok && process.env.HWL_DRILLS !== 'off') result.drills = await drillRounds(lab, scope, args);
 
     // 8. Stop and start (and a host crash), each back to every checker green.
     if (args.lifecycle?.length && result.repaired.ok) result.lifecycle = await lifecycleRounds(lab, args.lifecycle);
@@ -624,9 +633,14 @@ async function faultRounds(lab: Lab, scope: StoryScope): Promise<FaultRounds> {
     // What a reboot with kube-proxy disabled leaves: no service rules at all.
     await pool.run(podNode, 'systemctl stop kube-proxy && kube-proxy --cleanup >/dev/null 2>&1; true');
     await onController(lab, 'controller-2', `${ADMIN} -n kube-system scale deployment coredns --replicas=0 && ${ADMIN} delete clusterrolebinding system:kube-apiserver`);
+    // A kubelet remembers the API server's yes for 5 minutes (its webhook authorization cache), and
+    // the smoke test's logs and exec got one minutes ago: restarted, it asks again.
+    for (const worker of workers) await pool.run(worker, 'systemctl restart kubelet');
     const coredns = await checkUntil(lab, 'coredns', (r) => r.failing.some((p) => p.name === 'a pod resolves "kubernetes"'), 180_000);
     const rbac = await checkOne(lab, 'rbac');
-    const smoke = await checkOne(lab, 'smoke-test');
+    // Forbidden, not refused by a kubelet still starting.
+    const forbidden = (r: CompactCheck) => ['logs', 'exec'].every((name) => /Forbidden/.test(r.failing.find((p) => p.name === name)?.hint ?? ''));
+    const smoke = await checkUntil(lab, 'smoke-test', forbidden, 360_000);
     await pool.run(otherNode, 'systemctl stop kubelet');
     const kubeletStopped = await checkUntil(lab, 'admin-access', (r) => r.failing.some((p) => p.node === otherNode && p.name === 'node registered and Ready'), 300_000);
     f.nodes = { podNode, otherNode, kubeletStopped, workers: await checkOne(lab, 'workers'), coredns, rbac, smoke };
@@ -655,12 +669,15 @@ async function faultRounds(lab: Lab, scope: StoryScope): Promise<FaultRounds> {
   return f as FaultRounds;
 }
 
-async function drillRounds(lab: Lab, scope: StoryScope): Promise<DrillRounds> {
+async function drillRounds(lab: Lab, scope: StoryScope, args: Pick<HardwayLabArgs, 'lessons' | 'lessonsLeftOut'>): Promise<DrillRounds> {
   const t = Date.now();
   const parts: DrillParts = { plan: lab.plan, spec: lab.spec, paths: lab.paths, provider: lab.runtime.provider, pool: lab.runtime.pool, engine: lab.engine };
   const rounds: DrillRounds = { proofs: [], skipped: [], seconds: 0 };
+  // Why a lesson is not proven in this run: one of the lab's own (unavailableReason), or left out.
+  const whyNot = (lesson: Parameters<typeof unavailableReason>[0]): string | undefined =>
+    args.lessons && !args.lessons.includes(lesson.id) ? `is ${args.lessonsLeftOut ?? 'not in this run'}` : unavailableReason(lesson, parts);
   for (const drill of DRILLS) {
-    const reason = unavailableReason(drill, parts);
+    const reason = whyNot(drill);
     if (reason) {
       rounds.skipped.push({ id: drill.id, reason });
       log(`SKIPPED drill ${drill.id}: it ${reason}`);
@@ -669,11 +686,12 @@ async function drillRounds(lab: Lab, scope: StoryScope): Promise<DrillRounds> {
     rounds.proofs.push(await proveDrill(parts, drill, log));
   }
   const restore = findLesson('etcd-backup-restore', 'exercise') as Exercise;
-  if (!unavailableReason(restore, parts)) {
+  const restoreReason = whyNot(restore);
+  if (!restoreReason) {
     const first = lab.plan.nodes.find((n) => n.role === 'controller')!.name;
     const etcdctl = `${ETCDCTL} --endpoints=https://127.0.0.1:2379`;
     const deleteNamespace = async () => void (await lab.runtime.pool.run(first, `${ADMIN} delete namespace hwl-backup --wait=true --timeout=600s`, { timeoutMs: 900_000 }));
-    if (reachesWorkers(scope)) {
+    if (scope === 'full') {
       // The wrong attempt, in full: the snapshot is taken before the exercise makes the namespace,
       // stage 1 only deletes it, and the restore brings back a cluster without it.
       rounds.restoreWrong = await proveExercise(parts, restore, log, {
@@ -682,7 +700,7 @@ async function drillRounds(lab: Lab, scope: StoryScope): Promise<DrillRounds> {
       });
       rounds.restoreWrongKind = 'snapshot-before-namespace';
     } else {
-      // The wrong attempt of the default run (a restore costs minutes under TCG): the namespace
+      // The wrong attempt of the other scopes (a restore costs minutes under TCG): the namespace
       // deleted before any snapshot was saved.
       rounds.restoreWrong = await proveExercise(parts, restore, log, {
         before: async () => void (await lab.runtime.pool.run(first, 'rm -f /root/etcd-backup.db')),
@@ -691,15 +709,18 @@ async function drillRounds(lab: Lab, scope: StoryScope): Promise<DrillRounds> {
       rounds.restoreWrongKind = 'no-snapshot';
     }
     rounds.restore = await proveExercise(parts, restore, log);
-  } else rounds.skipped.push({ id: restore.id, reason: unavailableReason(restore, parts)! });
+  } else {
+    rounds.skipped.push({ id: restore.id, reason: restoreReason });
+    log(`SKIPPED exercise ${restore.id}: it ${restoreReason}`);
+  }
   const drain = findLesson('drain-and-uncordon', 'exercise') as Exercise;
-  const drainReason = unavailableReason(drain, parts);
+  const drainReason = whyNot(drain);
   if (drainReason) {
     rounds.skipped.push({ id: drain.id, reason: drainReason });
     log(`SKIPPED exercise ${drain.id}: it ${drainReason}`);
   } else rounds.drain = await proveExercise(parts, drain, log);
   const rotation = findLesson('certificate-rotation', 'exercise') as Exercise;
-  const rotationReason = unavailableReason(rotation, parts);
+  const rotationReason = whyNot(rotation);
   if (rotationReason) {
     rounds.skipped.push({ id: rotation.id, reason: rotationReason });
     log(`SKIPPED exercise ${rotation.id}: it ${rotationReason}`);
