@@ -2,7 +2,7 @@
 // desktop app through the preload's functions, in browser mode over the server's WebSocket.
 // No Node, no Electron, no ipcRenderer here.
 
-import type { ApiEvent, LabClient } from '../main/api/api-contract.ts';
+import type { ApiEvent, LabClient } from '../main/shared/api-contract.ts';
 import type { Actions } from './actions.ts';
 import { errorText, formatTime, h, mount, statusDot } from './dom.ts';
 import { Store, type DrillCall, type ViewName } from './store.ts';

@@ -1,7 +1,7 @@
 // The page's state, in one place: what the lab is, how it is doing, the steps and their results.
 // Views subscribe and redraw their part; nothing here talks to the API.
 
-import type { CheckResult, DrillChecked, DrillOverview, DrillReveal, DrillStarted, DrillStopped, LabEvent, LabStatus, LabSummary, OperationState, SnapshotInfo, StepInfo, StepState } from '../main/api/api-contract.ts';
+import type { CheckResult, DrillChecked, DrillOverview, DrillReveal, DrillStarted, DrillStopped, LabEvent, LabStatus, LabSummary, OperationState, SnapshotInfo, StepInfo, StepState } from '../main/shared/api-contract.ts';
 import type { ConnectionState } from './transport-browser.ts';
 
 export type ViewName = 'dashboard' | 'walkthrough' | 'terminals' | 'drills';

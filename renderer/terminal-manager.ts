@@ -5,7 +5,7 @@
 
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
-import type { ApiEvent, LabClient, TerminalInfo } from '../main/api/api-contract.ts';
+import type { ApiEvent, LabClient, TerminalInfo } from '../main/shared/api-contract.ts';
 import { errorText, h } from './dom.ts';
 
 export interface TerminalEntry {

@@ -1,7 +1,7 @@
 // The cluster as a picture: the load balancer on top, the controllers (etcd + control plane) in
 // the middle, the workers below, each box coloured by how the node is doing.
 
-import type { LabStatus, LabSummary, NodeSummary } from '../main/api/api-contract.ts';
+import type { LabStatus, LabSummary, NodeSummary } from '../main/shared/api-contract.ts';
 import { svg } from './dom.ts';
 
 const BOX_W = 156;

@@ -2,7 +2,7 @@
 // session cookie set when the page was opened with its token authenticates it). Calls and their
 // replies, and the event stream, share the socket, so keystrokes keep their order.
 
-import { API_METHODS, ApiError, type ApiEvent, type ApiMethod, type ApiReply, type LabClient } from '../main/api/api-contract.ts';
+import { API_METHODS, ApiError, type ApiEvent, type ApiMethod, type ApiReply, type LabClient } from '../main/shared/api-contract.ts';
 
 export type ConnectionState = 'connecting' | 'open' | 'lost';
 

@@ -1,7 +1,7 @@
 // Desktop mode: the preload exposes one function per API call through contextBridge (never
 // ipcRenderer itself). Each returns the plain {error, result} reply; errors are rebuilt here.
 
-import { API_METHODS, ApiError, type ApiEvent, type ApiReply, type LabClient } from '../main/api/api-contract.ts';
+import { API_METHODS, ApiError, type ApiEvent, type ApiReply, type LabClient } from '../main/shared/api-contract.ts';
 
 /** The shape the preload puts on window.hardwayLab. */
 export type PreloadBridge = { [method: string]: (...params: unknown[]) => Promise<ApiReply> } & {

@@ -1,7 +1,7 @@
 // Dashboard: the cluster at a glance. Topology, health of etcd, the API (through the load
 // balancer) and the Kubernetes nodes, a card per node, and the timeline of the provisioning steps.
 
-import type { Health, NodeRuntime, NodeSummary, OperationState, StepInfo, StepState } from '../main/api/api-contract.ts';
+import type { Health, NodeRuntime, NodeSummary, OperationState, StepInfo, StepState } from '../main/shared/api-contract.ts';
 import type { Actions } from './actions.ts';
 import { formatDuration, formatTime, h, statusDot } from './dom.ts';
 import type { AppState } from './store.ts';

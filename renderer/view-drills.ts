@@ -5,7 +5,7 @@
 // time, Reveal (the reference commands bound to their nodes, with "Run it for me") and Stop. The
 // learner works in the node terminals. Every text comes from the main process already resolved.
 
-import type { ActiveDrill, DrillChecked, DrillCommand, DrillListing, OperationState } from '../main/api/api-contract.ts';
+import type { ActiveDrill, DrillChecked, DrillCommand, DrillListing, OperationState } from '../main/shared/api-contract.ts';
 import type { Actions } from './actions.ts';
 import { formatTime, h } from './dom.ts';
 import { inline, renderExplanation } from './markdown-lite.ts';

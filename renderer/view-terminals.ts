@@ -2,7 +2,7 @@
 // shells side by side. The pane elements persist; only the chrome is redrawn, so typing never
 // loses focus to a redraw.
 
-import type { LabSummary } from '../main/api/api-contract.ts';
+import type { LabSummary } from '../main/shared/api-contract.ts';
 import type { Actions } from './actions.ts';
 import { h, mount, statusDot } from './dom.ts';
 import type { TerminalEntry, TerminalManager } from './terminal-manager.ts';

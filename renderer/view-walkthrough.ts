@@ -2,7 +2,7 @@
 // the node it runs on (one click types it into that node's terminal), and "Run step" / "Check"
 // with every probe's verdict: expected vs seen, and the hint that names the fix.
 
-import type { CheckResult, OperationState, Probe, StepInfo, StepState } from '../main/api/api-contract.ts';
+import type { CheckResult, OperationState, Probe, StepInfo, StepState } from '../main/shared/api-contract.ts';
 import type { Actions } from './actions.ts';
 import { formatDuration, formatTime, h } from './dom.ts';
 import { renderExplanation } from './markdown-lite.ts';

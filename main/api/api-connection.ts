@@ -14,7 +14,7 @@ import {
   type ApiParams,
   type ApiReply,
   type ApiResult,
-} from './api-contract.ts';
+} from '../shared/api-contract.ts';
 import { HIGH_WATER, LOW_WATER } from './terminal-sessions.ts';
 
 /** What a client talks to: the service behind the contract (every call except the per-client ack). */

@@ -29,8 +29,8 @@ import type {
   SnapshotInfo,
   StepInfo,
   StepState,
-} from './api-contract.ts';
-import { ApiError, notAvailable } from './api-contract.ts';
+} from '../shared/api-contract.ts';
+import { ApiError, notAvailable } from '../shared/api-contract.ts';
 import type { ApiBackend } from './api-connection.ts';
 import { collectLabStatus } from './lab-status.ts';
 import { TerminalSessions, type OpenShell, type TerminalSessionsOptions } from './terminal-sessions.ts';

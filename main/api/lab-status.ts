@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import type { ApiHealth, EtcdMember, EtcdStatus, KubeNodes, LabStatus, NodeRuntime, UnitState } from './api-contract.ts';
+import type { ApiHealth, EtcdMember, EtcdStatus, KubeNodes, LabStatus, NodeRuntime, UnitState } from '../shared/api-contract.ts';
 import type { Plan, PlannedNode } from '../plan/address-plan.ts';
 import type { LabPaths } from '../lab/lab-dir.ts';
 import type { NodeStatus, Provider } from '../providers/provider.ts';

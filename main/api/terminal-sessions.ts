@@ -9,8 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
-import type { ApiEvent, TerminalInfo, TerminalState } from './api-contract.ts';
-import { ApiError } from './api-contract.ts';
+import type { ApiEvent, TerminalInfo, TerminalState } from '../shared/api-contract.ts';
+import { ApiError } from '../shared/api-contract.ts';
 
 /** What a PTY shell channel offers; ssh2's ClientChannel is one. */
 export interface ShellChannel extends EventEmitter {

@@ -7,7 +7,7 @@ import type { Plan, PlannedNode } from '../plan/address-plan.ts';
 import type { PlannedFile } from '../plan/file-plan.ts';
 import { inspectCertificate } from '../pki/inspect-certificate.ts';
 import { parsePrivateKey, publicKeyInfoOf, publicKeyInfoOfPem } from '../pki/key-pair.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import type { RemoteFile } from '../engine/node-session.ts';
 import { probe } from './probe.ts';
 

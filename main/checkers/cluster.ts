@@ -1,7 +1,7 @@
 // Checkers that ask Kubernetes itself (steps 10, 12, 13), from kubectl's JSON output.
 
 import type { Plan } from '../plan/address-plan.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import { brief, probe } from './probe.ts';
 import { versionNumber } from './workers.ts';
 

@@ -2,7 +2,7 @@
 // swap, the address each node talks from, and its clock.
 
 import type { Plan, PlannedNode } from '../plan/address-plan.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import { parseSections } from '../engine/shell.ts';
 import { brief, probe } from './probe.ts';
 

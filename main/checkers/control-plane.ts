@@ -4,7 +4,7 @@
 // API server's kubelet-client identity may reach kubelets.
 
 import type { Plan, PlannedNode } from '../plan/address-plan.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import { parseSections } from '../engine/shell.ts';
 import { brief, probe } from './probe.ts';
 import { versionProbe } from './workers.ts';

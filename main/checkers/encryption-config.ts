@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import type { PlannedNode } from '../plan/address-plan.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import type { RemoteFile } from '../engine/node-session.ts';
 import { fileProbes } from './certificates.ts';
 import { probe } from './probe.ts';

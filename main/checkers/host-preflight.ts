@@ -3,7 +3,7 @@
 
 import type { Plan } from '../plan/address-plan.ts';
 import { cidrsOverlap, parseCidr, type Cidr } from '../plan/ipv4.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import { probe } from './probe.ts';
 
 export interface HostRoute {

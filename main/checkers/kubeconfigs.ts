@@ -6,7 +6,7 @@ import type { Plan, PlannedNode } from '../plan/address-plan.ts';
 import type { FileOrigin, PlannedFile } from '../plan/file-plan.ts';
 import { kubeconfigServer } from '../render/render-node-file.ts';
 import { inspectCertificate } from '../pki/inspect-certificate.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import type { RemoteFile } from '../engine/node-session.ts';
 import { fileProbes, type LabPki } from './certificates.ts';
 import { probe } from './probe.ts';

@@ -3,7 +3,7 @@
 // (`show stat` on the stats socket), and the LB answering the Kubernetes API's /version.
 
 import type { Plan, PlannedNode } from '../plan/address-plan.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import { parseSections } from '../engine/shell.ts';
 import { brief, probe } from './probe.ts';
 

@@ -3,7 +3,7 @@
 // two different workers.
 
 import type { Plan, PlannedNode } from '../plan/address-plan.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import { parseSections } from '../engine/shell.ts';
 import { brief, probe } from './probe.ts';
 

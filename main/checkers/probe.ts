@@ -1,7 +1,7 @@
 // Building blocks for checkers: a probe states one fact — expected, seen, where, and (when it
 // fails) the fix. A passing probe carries no hint.
 
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import { StepError } from '../engine/step-definition.ts';
 
 export interface ProbeInput {

@@ -2,7 +2,7 @@
 // error line. A unit in a crash loop is then shown with its cause ("restarted 4 times; last error:
 // F1202 ... PostStartHook "rbac/bootstrap-roles" failed ...") instead of a bare "activating".
 
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import { probe } from './probe.ts';
 
 export interface UnitHealth {

@@ -3,7 +3,7 @@
 // bridge config for this worker's pod CIDR, and kubelet/kube-proxy when they are part of the run.
 
 import type { Plan, PlannedNode } from '../plan/address-plan.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import { parseSections } from '../engine/shell.ts';
 import { brief, probe } from './probe.ts';
 import { parseUnitHealth, unitProbe } from './unit-health.ts';

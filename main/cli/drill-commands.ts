@@ -7,7 +7,7 @@ import { formatTable } from './format-plan.ts';
 import { formatChecks } from './lab-commands.ts';
 import { loadLabContext, UsageError, type LabContext } from './lab-context.ts';
 import { findLesson } from '../drills/catalog.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import { activeLesson, applyReference, checkLesson, listLessons, nextHint, readProgress, revealLesson, startLesson, stopLesson, type DrillParts } from '../drills/drill-runner.ts';
 import type { Lesson } from '../drills/drill-types.ts';
 

@@ -8,7 +8,7 @@ import { startLab, stopLab } from '../lab/lab-lifecycle.ts';
 import { staleKubeconfigHint } from './kubeconfig-command.ts';
 import type { CliIo } from './cli.ts';
 import { formatTable } from './format-plan.ts';
-import type { CheckResult, LabEvent } from '../engine/engine-types.ts';
+import type { CheckResult, LabEvent } from '../shared/engine-types.ts';
 
 /** Aborted by the first Ctrl-C; what was made stays on disk so `up` or `destroy` can continue. */
 export function interruptSignal(io: CliIo): { signal: AbortSignal; dispose(): void } {

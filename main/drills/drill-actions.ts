@@ -5,7 +5,7 @@ import type { Plan } from '../plan/address-plan.ts';
 import type { LabPaths } from '../lab/lab-dir.ts';
 import { renderedFilePath } from '../lab/lab-dir.ts';
 import type { ClusterSpec } from '../spec/cluster-spec.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import type { ExecResult, NodeExecutor } from '../engine/node-executor.ts';
 import { probe } from '../checkers/probe.ts';
 import { loadIssuer } from '../pki/load-issuer.ts';

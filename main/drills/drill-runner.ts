@@ -14,7 +14,8 @@ import type { ClusterSpec } from '../spec/cluster-spec.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { SshPool } from '../ssh/ssh-pool.ts';
 import type { LabEngine } from '../engine/lab-engine.ts';
-import type { CheckResult, Probe } from '../engine/engine-types.ts';
+import type { CheckResult, Probe } from '../shared/engine-types.ts';
+import type { FinishedDrill, LessonJudgement } from '../shared/api-contract.ts';
 import { readLabState, withLabLock } from '../engine/lab-state.ts';
 import { writeFileAtomic } from '../pki/write-file-atomic.ts';
 import { deleteSnapshot, readSnapshotIndex, restoreSnapshot, saveSnapshot, type RestoreReport } from '../lab/lab-snapshots.ts';
@@ -51,21 +52,10 @@ export interface ActiveLesson {
   solvedAt?: string;
 }
 
-export interface FinishedLesson {
-  id: string;
-  kind: Lesson['kind'];
-  startedAt: string;
-  finishedAt: string;
-  seconds: number;
-  hints: number;
-  revealed: boolean;
-  outcome: 'solved' | 'stopped';
-}
-
 export interface DrillProgress {
   version: 1;
   active?: ActiveLesson;
-  history: FinishedLesson[];
+  history: FinishedDrill[];
 }
 
 export function progressFile(paths: LabPaths): string {
@@ -301,18 +291,9 @@ export async function startLesson(parts: DrillParts, id: string, options: StartO
   };
 }
 
-export interface LessonCheck {
+/** A judgement of the running lesson, with the lesson it judged. */
+export interface LessonCheck extends LessonJudgement {
   lesson: Lesson;
-  solved: boolean;
-  /** The steps' checker results (drills, and exercise stages that name steps). */
-  steps: CheckResult[];
-  /** The lesson's own probes (exercise stages). */
-  probes: Probe[];
-  /** Exercises: the stage judged, 1-based, and how many there are. */
-  stage?: { number: number; of: number; title: string; passed: boolean; next?: string };
-  /** Seconds since the start, once solved. */
-  seconds?: number;
-  hintsUsed: number;
 }
 
 async function checkSteps(parts: DrillParts, steps: readonly string[], options: RunOptions): Promise<CheckResult[]> {
@@ -389,7 +370,7 @@ export async function applyReference(parts: DrillParts, options: RunOptions = {}
 
 export interface StopReport {
   lesson: Lesson;
-  outcome: FinishedLesson['outcome'];
+  outcome: FinishedDrill['outcome'];
   seconds: number;
   /** How the lab came back: the snapshot restored, or the fault undone (fix and cleanup applied). */
   how: 'cleanup' | 'snapshot' | 'undone';
@@ -419,7 +400,7 @@ export async function stopLesson(parts: DrillParts, options: RunOptions = {}): P
   if (active.snapshot && hasSnapshot) await deleteSnapshot(snapshotParts!, active.snapshot).catch(() => undefined);
   const finishedAt = new Date();
   const end = active.solvedAt ? new Date(active.solvedAt) : finishedAt;
-  const finished: FinishedLesson = {
+  const finished: FinishedDrill = {
     id: lesson.id,
     kind: lesson.kind,
     startedAt: active.startedAt,

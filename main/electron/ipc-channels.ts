@@ -1,6 +1,6 @@
 // IPC channel names shared by the main process and the preload: one channel per API method.
 
-import type { ApiMethod } from '../api/api-contract.ts';
+import type { ApiMethod } from '../shared/api-contract.ts';
 
 export const EVENT_CHANNEL = 'hardway-lab:event';
 

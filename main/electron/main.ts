@@ -12,7 +12,7 @@ import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ApiConnection } from '../api/api-connection.ts';
-import { API_METHODS } from '../api/api-contract.ts';
+import { API_METHODS } from '../shared/api-contract.ts';
 import { LabService } from '../api/lab-service.ts';
 import { CONTENT_SECURITY_POLICY } from '../server/security-headers.ts';
 import { APP_ORIGIN, APP_SCHEME, EVENT_CHANNEL, callChannel } from './ipc-channels.ts';

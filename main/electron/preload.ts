@@ -5,7 +5,7 @@
 // Bundled to CommonJS (sandboxed preloads cannot load ES modules); it may only require 'electron'.
 
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import { API_METHODS, type ApiEvent, type ApiReply } from '../api/api-contract.ts';
+import { API_METHODS, type ApiEvent, type ApiReply } from '../shared/api-contract.ts';
 import { EVENT_CHANNEL, callChannel } from './ipc-channels.ts';
 
 const bridge: Record<string, unknown> = {};

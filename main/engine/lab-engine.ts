@@ -14,7 +14,7 @@ import type { Component } from '../artifacts/release-catalog.ts';
 import type { ArtifactSet } from '../artifacts/artifact-set.ts';
 import { HARDWAY_STEPS } from '../steps/hardway-steps.ts';
 import { allOk, probe } from '../checkers/probe.ts';
-import type { CheckResult, LabEvent, Probe, StepInfo, StepState } from './engine-types.ts';
+import type { CheckResult, LabEvent, Probe, StepInfo, StepState } from '../shared/engine-types.ts';
 import { findResumePoint, interruptedSteps, LabLock, readLabState, writeLabState, type LabStateFile } from './lab-state.ts';
 import type { NodeExecutor } from './node-executor.ts';
 import { NodeSession } from './node-session.ts';

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { CheckResult, StepState } from './engine-types.ts';
+import type { CheckResult, StepState } from '../shared/engine-types.ts';
 import type { MeasuredTiming } from './guest-speed.ts';
 
 export interface LabStateFile {

@@ -7,7 +7,7 @@ import type { LabPaths } from '../lab/lab-dir.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { ArtifactSet } from '../artifacts/artifact-set.ts';
 import type { Component } from '../artifacts/release-catalog.ts';
-import type { Probe, StepCommand } from './engine-types.ts';
+import type { Probe, StepCommand } from '../shared/engine-types.ts';
 import type { NodeSession } from './node-session.ts';
 import type { HostSession } from './host-session.ts';
 import type { MeasuredTiming } from './guest-speed.ts';

@@ -3,7 +3,7 @@
 
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LabEvent } from './engine-types.ts';
+import type { LabEvent } from '../shared/engine-types.ts';
 
 export class StepLog {
   private readonly partial = new Map<string, string>();

@@ -9,7 +9,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LabEngine } from '../engine/lab-engine.ts';
-import type { CheckResult } from '../engine/engine-types.ts';
+import type { CheckResult } from '../shared/engine-types.ts';
 import { readLabState, withLabLock, writeLabState } from '../engine/lab-state.ts';
 import type { Plan, PlannedNode } from '../plan/address-plan.ts';
 import type { Provider } from '../providers/provider.ts';

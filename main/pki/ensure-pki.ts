@@ -16,6 +16,7 @@ import { issueCertificate, type Issuer } from './issue-certificate.ts';
 import { generateKeyPair, privateKeyPem, publicKeyPem } from './key-pair.ts';
 import { issuerFromPem } from './load-issuer.ts';
 import { encodePem } from './pem.ts';
+import type { CryptoKeyPair } from './x509.ts';
 import { PKI_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, pkiFilePath, readOptionalFile, type PkiPart } from './pki-files.ts';
 import { certificateReissueReason, keyPairReissueReason, type ExistingMaterial } from './reissue-reason.ts';
 import { ensureDirectory, removeStaleTempFiles, writeFileAtomic } from './write-file-atomic.ts';

@@ -6,7 +6,7 @@ import type { CertificatePlan } from '../plan/certificate-plan.ts';
 import type { KeyAlgorithm } from '../spec/cluster-spec.ts';
 import { OID_BY_PURPOSE } from './certificate-facts.ts';
 import { signingAlgorithm } from './key-pair.ts';
-import { webCrypto, x509 } from './x509.ts';
+import { webCrypto, x509, type CryptoKey, type CryptoKeyPair } from './x509.ts';
 
 export const LEAF_VALIDITY_DAYS = 365;
 export const CA_VALIDITY_DAYS = 3650;

@@ -2,23 +2,23 @@
 // written as PKCS#8 / SPKI PEM, and read back with node:crypto, which understands every PEM
 // flavour a learner might hand us (PKCS#8, PKCS#1, SEC1).
 
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, type webcrypto } from 'node:crypto';
 import type { KeyAlgorithm } from '../spec/cluster-spec.ts';
-import { webCrypto } from './x509.ts';
+import { webCrypto, type CryptoKey, type CryptoKeyPair } from './x509.ts';
 import { decodePem, encodePem } from './pem.ts';
 
-const GENERATE: Record<KeyAlgorithm, EcKeyGenParams | RsaHashedKeyGenParams> = {
+const GENERATE: Record<KeyAlgorithm, webcrypto.EcKeyGenParams | webcrypto.RsaHashedKeyGenParams> = {
   'ecdsa-p256': { name: 'ECDSA', namedCurve: 'P-256' },
   'rsa-2048': { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
 };
 
-const IMPORT: Record<KeyAlgorithm, EcKeyImportParams | RsaHashedImportParams> = {
+const IMPORT: Record<KeyAlgorithm, webcrypto.EcKeyImportParams | webcrypto.RsaHashedImportParams> = {
   'ecdsa-p256': { name: 'ECDSA', namedCurve: 'P-256' },
   'rsa-2048': { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
 };
 
 /** How certificates are signed with a key of this algorithm: always SHA-256. */
-export function signingAlgorithm(algorithm: KeyAlgorithm): Algorithm | EcdsaParams {
+export function signingAlgorithm(algorithm: KeyAlgorithm): webcrypto.Algorithm | webcrypto.EcdsaParams {
   return algorithm === 'ecdsa-p256' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'RSASSA-PKCS1-v1_5' };
 }
 

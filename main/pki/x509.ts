@@ -5,8 +5,11 @@ import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
-/** Node's WebCrypto, typed as the DOM Crypto the library expects. */
-export const webCrypto = webcrypto as unknown as Crypto;
+/** Node's WebCrypto: the library's crypto provider, and what every PKI module signs with. */
+export const webCrypto = webcrypto;
+/** WebCrypto's key types as Node declares them (the engine is compiled without the DOM). */
+export type CryptoKey = webcrypto.CryptoKey;
+export type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 x509.cryptoProvider.set(webCrypto);
 

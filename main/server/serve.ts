@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ApiConnection, type ApiBackend } from '../api/api-connection.ts';
-import type { ApiEvent } from '../api/api-contract.ts';
+import type { ApiEvent } from '../shared/api-contract.ts';
 import { LabService, type LabServiceOptions } from '../api/lab-service.ts';
 import { ensureRendererBuilt, RENDERER_OUT } from './build-renderer.ts';
 import { SECURITY_HEADERS } from './security-headers.ts';

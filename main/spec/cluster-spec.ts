@@ -1,8 +1,9 @@
 // The cluster spec: what a user writes in hardway-lab.yaml, and the fully resolved form the rest of
 // the engine works from. Parsing and validation live in parse-spec.ts.
 
-export const ROLES = ['lb', 'controller', 'worker'] as const;
-export type Role = (typeof ROLES)[number];
+import { ROLES, type Role } from '../shared/roles.ts';
+
+export { ROLES, type Role };
 
 export const PROVIDERS = ['qemu', 'libvirt', 'vagrant'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];

@@ -5,7 +5,7 @@ import { unreachableProbe } from '../checkers/probe.ts';
 import { readOptionalFile } from '../pki/pki-files.ts';
 import { renderedFilePath } from '../lab/lab-dir.ts';
 import type { RemoteFile } from '../engine/node-session.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import type { StepDefinition } from '../engine/step-definition.ts';
 import { byOrigin, copyCommands, syncJobs } from './step-support.ts';
 

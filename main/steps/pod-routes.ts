@@ -6,7 +6,7 @@ import { parseRoutes, podTrafficProbe, routeProbes, type PodTrafficResult } from
 import { unreachableProbe } from '../checkers/probe.ts';
 import { renderedFilePath } from '../lab/lab-dir.ts';
 import type { PlannedNode } from '../plan/address-plan.ts';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import type { StepContext, StepDefinition } from '../engine/step-definition.ts';
 import { byTemplate, copyCommands, ensureServices, syncJobs, touches } from './step-support.ts';
 

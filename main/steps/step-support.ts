@@ -4,13 +4,13 @@
 import type { PlannedNode } from '../plan/address-plan.ts';
 import type { FileOrigin, PlannedFile } from '../plan/file-plan.ts';
 import { renderedFilePath, type LabPaths } from '../lab/lab-dir.ts';
-import type { StepCommand } from '../engine/engine-types.ts';
+import type { StepCommand } from '../shared/engine-types.ts';
 import type { NodeSession, SyncFile } from '../engine/node-session.ts';
 import { shellJoin } from '../engine/shell.ts';
 import { HOST, type CommandEnv } from '../engine/step-definition.ts';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Probe } from '../engine/engine-types.ts';
+import type { Probe } from '../shared/engine-types.ts';
 import { probe } from '../checkers/probe.ts';
 
 export type OriginFilter = (file: PlannedFile) => boolean;

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import type { DrillOverview, StepInfo } from '../../main/api/api-contract.ts';
+import type { DrillOverview, StepInfo } from '../../main/shared/api-contract.ts';
 import { startServer, type RunningServer } from '../../main/server/serve.ts';
 import { ensureLabSshKey } from '../../main/ssh/lab-ssh-key.ts';
 import { localSshdUnavailableReason, startLocalSshd, type LocalSshd } from '../helpers/local-sshd.ts';

@@ -14,7 +14,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { _electron } from 'playwright-core';
-import { API_METHODS } from '../../main/api/api-contract.ts';
+import { API_METHODS } from '../../main/shared/api-contract.ts';
 import { buildElectron } from '../../main/electron/build-electron.ts';
 import { ensureRendererBuilt } from '../../main/server/build-renderer.ts';
 import { ensureLabSshKey } from '../../main/ssh/lab-ssh-key.ts';

@@ -4,7 +4,7 @@
 // carry out each stage's reference and see the stage's checker pass. Every figure is measured.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Probe } from '../../main/engine/engine-types.ts';
+import type { Probe } from '../../main/shared/engine-types.ts';
 import { applyReference, checkLesson, envOf, readProgress, startLesson, stopLesson, type DrillParts, type LessonCheck } from '../../main/drills/drill-runner.ts';
 import { findLesson } from '../../main/drills/catalog.ts';
 import { controller, kubernetesDir } from '../../main/drills/lab-terms.ts';

@@ -1,7 +1,7 @@
 // Scenarios for the dashboard's status, run inside a network namespace by the tests (netns.ts).
 
 import { LabService } from '../../main/api/lab-service.ts';
-import type { LabStatus } from '../../main/api/api-contract.ts';
+import type { LabStatus } from '../../main/shared/api-contract.ts';
 
 /** The dashboard's status of the lab in `labDir`, as the app computes it. */
 export async function labStatus(args: { labDir: string }): Promise<LabStatus> {

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ArtifactSource } from '../../main/artifacts/artifact-source.ts';
 import { LabEngine } from '../../main/engine/lab-engine.ts';
-import type { LabEvent } from '../../main/engine/engine-types.ts';
+import type { LabEvent } from '../../main/shared/engine-types.ts';
 import type { StepDefinition } from '../../main/engine/step-definition.ts';
 import { probe } from '../../main/checkers/probe.ts';
 import { labPaths } from '../../main/lab/lab-dir.ts';

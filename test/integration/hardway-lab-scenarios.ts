@@ -52,7 +52,7 @@ import type { ClusterSpec } from '../../main/spec/cluster-spec.ts';
 import { defaultSpecText, parseSpec } from '../../main/spec/parse-spec.ts';
 import { openLabRuntime, type LabRuntime } from '../../main/lab/lab-runtime.ts';
 import type { LabEngine, UpResult } from '../../main/engine/lab-engine.ts';
-import type { CheckResult, LabEvent, StepState } from '../../main/engine/engine-types.ts';
+import type { CheckResult, LabEvent, StepState } from '../../main/shared/engine-types.ts';
 import { readLabState } from '../../main/engine/lab-state.ts';
 import { startLab, stopLab, type StopReport } from '../../main/lab/lab-lifecycle.ts';
 import { loadIssuer } from '../../main/pki/load-issuer.ts';

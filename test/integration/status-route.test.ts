@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { LabStatus } from '../../main/api/api-contract.ts';
+import type { LabStatus } from '../../main/shared/api-contract.ts';
 import { NetworkNamespace, REPO_ROOT, netnsUnavailableReason } from '../helpers/netns.ts';
 
 const SCENARIOS = fileURLToPath(new URL('../helpers/status-scenarios.ts', import.meta.url));

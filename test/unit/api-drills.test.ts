@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApiConnection, containsPrivateKey } from '../../main/api/api-connection.ts';
-import type { ApiEvent, ApiReply, DrillOverview, OperationState } from '../../main/api/api-contract.ts';
+import type { ApiEvent, ApiReply, DrillOverview, OperationState } from '../../main/shared/api-contract.ts';
 import { LabService } from '../../main/api/lab-service.ts';
 import { DRILLS, EXERCISES } from '../../main/drills/catalog.ts';
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApiConnection, containsPrivateKey, type ApiBackend } from '../../main/api/api-connection.ts';
-import type { ApiEvent, ApiReply } from '../../main/api/api-contract.ts';
+import type { ApiEvent, ApiReply } from '../../main/shared/api-contract.ts';
 import { LabService } from '../../main/api/lab-service.ts';
 
 const root = new URL('../..', import.meta.url).pathname;

@@ -9,7 +9,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApiConnection } from '../../main/api/api-connection.ts';
-import type { ApiEvent, TerminalInfo } from '../../main/api/api-contract.ts';
+import type { ApiEvent, TerminalInfo } from '../../main/shared/api-contract.ts';
 import { LabService } from '../../main/api/lab-service.ts';
 import { HIGH_WATER } from '../../main/api/terminal-sessions.ts';
 import { ensureLabSshKey } from '../../main/ssh/lab-ssh-key.ts';

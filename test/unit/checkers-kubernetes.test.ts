@@ -11,7 +11,7 @@ import { parseSections } from '../../main/engine/shell.ts';
 import { describeUnit, parseUnitHealth, unitProbe } from '../../main/checkers/unit-health.ts';
 import { ENCRYPTION_FLAG, controlPlaneProbes, leaseProbes, rbacProbes } from '../../main/checkers/control-plane.ts';
 import { adminAccessProbes, corednsProbes, nslookupAnswer, plainSecrets, smokeProbes, type CommandOutcome, type SmokeFacts } from '../../main/checkers/cluster.ts';
-import type { Probe } from '../../main/engine/engine-types.ts';
+import type { Probe } from '../../main/shared/engine-types.ts';
 
 const plan = buildPlan(parseSpec(defaultSpecText(), 't.yaml', { hostMemoryMiB: 256 * 1024 }).spec);
 const failing = (probes: Probe[]) => probes.filter((p) => !p.ok);

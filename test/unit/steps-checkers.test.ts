@@ -27,7 +27,7 @@ import { generateKeyPair, privateKeyPem } from '../../main/pki/key-pair.ts';
 import { readPkiFile } from '../../main/pki/pki-files.ts';
 import { parseFileFacts, parseReadFiles, type RemoteFile } from '../../main/engine/node-session.ts';
 import { labPki } from '../../main/steps/certificates.ts';
-import type { Probe } from '../../main/engine/engine-types.ts';
+import type { Probe } from '../../main/shared/engine-types.ts';
 import { readFileSync } from 'node:fs';
 import { renderedFilePath } from '../../main/lab/lab-dir.ts';
 

@@ -14,7 +14,7 @@ import { labPaths } from '../../main/lab/lab-dir.ts';
 import { emptyLabState, findResumePoint, LabLock, readLabState, writeLabState } from '../../main/engine/lab-state.ts';
 import { LabEngine } from '../../main/engine/lab-engine.ts';
 import { ArtifactSource } from '../../main/artifacts/artifact-source.ts';
-import type { CheckResult, LabEvent } from '../../main/engine/engine-types.ts';
+import type { CheckResult, LabEvent } from '../../main/shared/engine-types.ts';
 import type { NodeExecutor } from '../../main/engine/node-executor.ts';
 import type { StepDefinition } from '../../main/engine/step-definition.ts';
 import { probe } from '../../main/checkers/probe.ts';

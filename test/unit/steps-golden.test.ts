@@ -17,7 +17,7 @@ import { controlPlaneProbes, leaseProbes, rbacProbes } from '../../main/checkers
 import { plainSecrets } from '../../main/checkers/cluster.ts';
 import { workerProbes } from '../../main/checkers/workers.ts';
 import { parseUnitHealth } from '../../main/checkers/unit-health.ts';
-import type { Probe } from '../../main/engine/engine-types.ts';
+import type { Probe } from '../../main/shared/engine-types.ts';
 
 const golden = (name: string) => readFileSync(new URL(`./golden/${name}.txt`, import.meta.url), 'utf8');
 const plan = buildPlan(parseSpec(defaultSpecText(), 't.yaml', { hostMemoryMiB: 256 * 1024 }).spec);

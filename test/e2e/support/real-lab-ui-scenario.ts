@@ -11,7 +11,7 @@
 // docs/screenshots/lab-*.png.
 
 import type { Browser, Page } from 'playwright-core';
-import type { StepInfo } from '../../../main/api/api-contract.ts';
+import type { StepInfo } from '../../../main/shared/api-contract.ts';
 import { startServer, type RunningServer } from '../../../main/server/serve.ts';
 import { launchChromium, openApp, screenshot, terminalScreen, waitForTerminalText } from './chromium.ts';
 

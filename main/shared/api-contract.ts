@@ -3,10 +3,9 @@
 // exactly this; the renderer sees nothing else. Plain data only: everything here crosses IPC,
 // HTTP and WebSocket as JSON. No private key, token or secret ever appears in these shapes.
 
-import type { CheckResult, LabEvent, Probe, StepInfo, StepState } from '../engine/engine-types.ts';
-import type { FinishedLesson, LessonCheck } from '../drills/drill-runner.ts';
+import type { CheckResult, LabEvent, Probe, StepInfo, StepState } from './engine-types.ts';
 
-export type { CheckResult, LabEvent, Probe, StepCommand, StepInfo, StepState, StepStatus } from '../engine/engine-types.ts';
+export type { CheckResult, LabEvent, Probe, StepCommand, StepInfo, StepState, StepStatus } from './engine-types.ts';
 
 export type NodeRole = 'lb' | 'controller' | 'worker';
 
@@ -223,7 +222,17 @@ export interface ActiveDrill {
 }
 
 /** A finished drill or exercise, as the runner keeps it in the lab's drills.json. */
-export type FinishedDrill = FinishedLesson;
+/** A drill or exercise that ended: how long it took, with how many hints (the lab's drills.json). */
+export interface FinishedDrill {
+  id: string;
+  kind: LessonKind;
+  startedAt: string;
+  finishedAt: string;
+  seconds: number;
+  hints: number;
+  revealed: boolean;
+  outcome: 'solved' | 'stopped';
+}
 
 export interface DrillOverview {
   /** Every drill, then every exercise, in the catalog's order. */
@@ -253,7 +262,21 @@ export interface DrillStarted {
 }
 
 /** The runner's judgement (main/drills/drill-runner.ts), with the lesson by id. */
-export type DrillChecked = Omit<LessonCheck, 'lesson'> & { id: string; kind: LessonKind };
+/** What a check of the running drill or exercise found (the runner's LessonCheck has the lesson too). */
+export interface LessonJudgement {
+  solved: boolean;
+  /** The steps' checker results (drills, and exercise stages that name steps). */
+  steps: CheckResult[];
+  /** The lesson's own probes (exercise stages). */
+  probes: Probe[];
+  /** Exercises: the stage judged, 1-based, and how many there are. */
+  stage?: { number: number; of: number; title: string; passed: boolean; next?: string };
+  /** Seconds since the start, once solved. */
+  seconds?: number;
+  hintsUsed: number;
+}
+
+export type DrillChecked = LessonJudgement & { id: string; kind: LessonKind };
 
 export interface DrillHint {
   /** 1-based; the last hint again once all were shown. */

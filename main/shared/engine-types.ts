@@ -1,7 +1,7 @@
 // Shapes shared by the step engine, the checkers and every face (CLI, browser mode, desktop app).
 // Plain data only: these cross the IPC/HTTP boundary to the renderer as JSON.
 
-import type { Role } from '../spec/cluster-spec.ts';
+import type { Role } from './roles.ts';
 
 /** One observation of a checker: what was expected, what was seen, where, and how to fix it. */
 export interface Probe {
