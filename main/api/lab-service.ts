@@ -31,6 +31,7 @@ import type {
   StepState,
 } from '../shared/api-contract.ts';
 import { ApiError, notAvailable } from '../shared/api-contract.ts';
+import { describeError } from '../shared/lab-error.ts';
 import type { ApiBackend } from './api-connection.ts';
 import { collectLabStatus } from './lab-status.ts';
 import { TerminalSessions, type OpenShell, type TerminalSessionsOptions } from './terminal-sessions.ts';
@@ -719,7 +720,5 @@ function nodeSummary(node: PlannedNode): NodeSummary {
 }
 
 function firstLines(error: unknown, count = 12): string {
-  const withDescribe = error as { describe?: () => string };
-  const text = typeof withDescribe?.describe === 'function' ? withDescribe.describe() : error instanceof Error ? error.message : String(error);
-  return text.split('\n').slice(0, count).join('\n');
+  return describeError(error).split('\n').slice(0, count).join('\n');
 }

@@ -31,8 +31,8 @@ export function unreachableProbe(node: string, error: unknown, what = 'node answ
       node,
       ok: false,
       expected: 'the checker\'s commands complete on the node',
-      seen: `${message}${error.details.output ? `: ${brief(error.details.output, 160)}` : ''}`,
-      hint: error.details.hint ?? `see the step's log for ${node} in the lab's logs/ directory`,
+      seen: `${message}${error.output ? `: ${brief(error.output, 160)}` : ''}`,
+      hint: error.hint ?? `see the step's log for ${node} in the lab's logs/ directory`,
     });
   }
   return probe({

@@ -11,7 +11,7 @@ import { loadLabContext, UsageError, type LabContext } from './lab-context.ts';
 import { formatPlan } from './format-plan.ts';
 import { ensurePki } from '../pki/ensure-pki.ts';
 import { renderLab } from '../render/render-lab.ts';
-import { ProviderError } from '../providers/provider.ts';
+import { LabError } from '../shared/lab-error.ts';
 import { defaultLabDir, labPaths } from '../lab/lab-dir.ts';
 import { startServer } from '../server/serve.ts';
 import { HostKeyPins } from '../ssh/host-key-pins.ts';
@@ -311,7 +311,7 @@ function reportError(error: unknown, io: CliIo): number {
     io.err(`hardway-lab: ${error.message}${error.hint ? `\n  fix: ${error.hint}` : ''}`);
     return 2;
   }
-  if (error instanceof ProviderError) {
+  if (error instanceof LabError) {
     io.err(`hardway-lab: ${error.describe()}`);
     return 1;
   }

@@ -15,11 +15,12 @@ import type { ArtifactSet } from '../artifacts/artifact-set.ts';
 import { HARDWAY_STEPS } from '../steps/hardway-steps.ts';
 import { allOk, probe } from '../checkers/probe.ts';
 import type { CheckResult, LabEvent, Probe, StepInfo, StepState } from '../shared/engine-types.ts';
+import { describeError } from '../shared/lab-error.ts';
 import { findResumePoint, interruptedSteps, LabLock, readLabState, writeLabState, type LabStateFile } from './lab-state.ts';
 import type { NodeExecutor } from './node-executor.ts';
 import { NodeSession } from './node-session.ts';
 import { HostSession } from './host-session.ts';
-import { describeError, StepError, type CommandEnv, type StepContext, type StepDefinition, type Timing, HOST } from './step-definition.ts';
+import { StepError, type CommandEnv, type StepContext, type StepDefinition, type Timing, HOST } from './step-definition.ts';
 import { StepLog } from './step-log.ts';
 import { selectSteps, stepIndex, type StepSelection } from './step-selection.ts';
 import { join } from 'node:path';
@@ -360,7 +361,7 @@ export class LabEngine {
           ok: false,
           expected: 'the checker completes',
           seen: describeError(error),
-          hint: error instanceof StepError && error.details.hint ? error.details.hint : `see ${join(this.paths.logs, step.id)} for the commands it ran`,
+          hint: error instanceof StepError && error.hint ? error.hint : `see ${join(this.paths.logs, step.id)} for the commands it ran`,
         }),
       ];
     }

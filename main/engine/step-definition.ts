@@ -8,6 +8,7 @@ import type { Provider } from '../providers/provider.ts';
 import type { ArtifactSet } from '../artifacts/artifact-set.ts';
 import type { Component } from '../artifacts/release-catalog.ts';
 import type { Probe, StepCommand } from '../shared/engine-types.ts';
+import { LabError } from '../shared/lab-error.ts';
 import type { NodeSession } from './node-session.ts';
 import type { HostSession } from './host-session.ts';
 import type { MeasuredTiming } from './guest-speed.ts';
@@ -80,27 +81,6 @@ export interface StepDefinition {
 }
 
 /** A step failure a person can act on. */
-export class StepError extends Error {
-  constructor(
-    message: string,
-    readonly details: { node?: string; command?: string; output?: string; hint?: string } = {},
-  ) {
-    super(message);
-    this.name = 'StepError';
-  }
-
-  describe(): string {
-    const lines = [this.message];
-    if (this.details.node) lines.push(`  node: ${this.details.node}`);
-    if (this.details.command) lines.push(`  command: ${this.details.command}`);
-    if (this.details.output) lines.push('  last output:', ...this.details.output.trimEnd().split('\n').map((l) => `    ${l}`));
-    if (this.details.hint) lines.push(`  what to do: ${this.details.hint}`);
-    return lines.join('\n');
-  }
-}
-
-export function describeError(error: unknown): string {
-  if (error instanceof StepError) return error.describe();
-  if (error && typeof (error as { describe?: unknown }).describe === 'function') return (error as { describe(): string }).describe();
-  return error instanceof Error ? error.message : String(error);
+export class StepError extends LabError {
+  override name = 'StepError';
 }

@@ -12,6 +12,7 @@ import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 
 import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LabError } from '../shared/lab-error.ts';
 import { defaultDebianMirror } from './debian-mirror.ts';
 import { CommandError, formatCommand, lastLines, runChecked, runCommand } from './run-command.ts';
 
@@ -166,24 +167,9 @@ async function readImage(dir: string, wantContentHash?: string): Promise<BaseIma
   return image;
 }
 
-export class ImageBuildError extends Error {
-  readonly command?: string;
-  readonly output?: string;
-  readonly hint?: string;
-  constructor(message: string, details: { command?: string; output?: string; hint?: string; cause?: unknown } = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = 'ImageBuildError';
-    this.command = details.command;
-    this.output = details.output;
-    this.hint = details.hint;
-  }
-  describe(): string {
-    const lines = [this.message];
-    if (this.command) lines.push(`  command: ${this.command}`);
-    if (this.output) lines.push('  last output:', ...this.output.trimEnd().split('\n').map((l) => `    ${l}`));
-    if (this.hint) lines.push(`  what to do: ${this.hint}`);
-    return lines.join('\n');
-  }
+/** The base image could not be built: the command, the end of its output, what to do. */
+export class ImageBuildError extends LabError {
+  override name = 'ImageBuildError';
 }
 
 const REQUIRED_TOOLS: Array<{ command: string; pkg: string }> = [

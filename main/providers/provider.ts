@@ -2,6 +2,7 @@
 // The engine only talks to this; a factory picks the implementation from the spec.
 
 import type { ProviderName } from '../spec/cluster-spec.ts';
+import { LabError } from '../shared/lab-error.ts';
 
 export type VmState = 'absent' | 'stopped' | 'starting' | 'running' | 'failed';
 
@@ -33,31 +34,9 @@ export interface PreflightReport {
   warnings: string[];
 }
 
-/** A failure a person can act on: what failed, on which node, the command and the end of its output. */
-export class ProviderError extends Error {
-  readonly node?: string;
-  readonly command?: string;
-  readonly output?: string;
-  readonly hint?: string;
-
-  constructor(message: string, details: { node?: string; command?: string; output?: string; hint?: string; cause?: unknown } = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = 'ProviderError';
-    this.node = details.node;
-    this.command = details.command;
-    this.output = details.output;
-    this.hint = details.hint;
-  }
-
-  /** The full text for a terminal or the UI. */
-  describe(): string {
-    const lines = [this.message];
-    if (this.node) lines.push(`  node: ${this.node}`);
-    if (this.command) lines.push(`  command: ${this.command}`);
-    if (this.output) lines.push('  last output:', ...this.output.trimEnd().split('\n').map((l) => `    ${l}`));
-    if (this.hint) lines.push(`  what to do: ${this.hint}`);
-    return lines.join('\n');
-  }
+/** A failure of a provider a person can act on: what failed, on which node, the command and the end of its output. */
+export class ProviderError extends LabError {
+  override name = 'ProviderError';
 }
 
 export interface Provider {

@@ -4,6 +4,7 @@
 // HTTP and WebSocket as JSON. No private key, token or secret ever appears in these shapes.
 
 import type { CheckResult, LabEvent, Probe, StepInfo, StepState } from './engine-types.ts';
+import { describeError } from './lab-error.ts';
 
 export type { CheckResult, LabEvent, Probe, StepCommand, StepInfo, StepState, StepStatus } from './engine-types.ts';
 
@@ -461,9 +462,9 @@ export function notAvailable(why: string, hint?: string): ApiError {
 
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof Error) {
-    const withExtras = error as Error & { hint?: unknown; code?: unknown; describe?: () => string };
-    // ProviderError.describe() carries the node, command and last output: the whole story.
-    const message = typeof withExtras.describe === 'function' ? withExtras.describe() : error.message;
+    const withExtras = error as Error & { hint?: unknown; code?: unknown };
+    // A LabError's describe() carries the node, command and last output: the whole story.
+    const message = describeError(error);
     return {
       name: error.name,
       message,
