@@ -84,7 +84,7 @@ export class ArtifactSet {
     return names.filter((name) => !this.has(name));
   }
 
-  /** True when every Kubernetes server binary is present, so steps 6, 7, 10, 12, 13 can run. */
+  /** True when every Kubernetes server binary is present, so the steps control-plane, rbac, admin-access, coredns and smoke-test can run. */
   get kubeBinaries(): boolean {
     return this.missing(KUBE_BINARIES).length === 0;
   }

@@ -1,4 +1,4 @@
-// Step 2 checker: the certificates and keys as they are on a node — present, with the planned
+// The certificates step's checker: the certificates and keys as they are on a node — present, with the planned
 // mode (keys 0600), identical to the lab's PKI, and each certificate right on its own terms
 // (signed by the lab CA, CN/O, SANs, EKU, key matches) via the PKI module's inspectCertificate.
 

@@ -1,4 +1,4 @@
-// Checkers that ask Kubernetes itself (steps 10, 12, 13), from kubectl's JSON output.
+// Checkers that ask Kubernetes itself (steps admin-access, coredns and smoke-test), from kubectl's JSON output.
 
 import type { Plan } from '../plan/address-plan.ts';
 import type { Probe } from '../shared/engine-types.ts';

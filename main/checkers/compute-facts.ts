@@ -1,4 +1,4 @@
-// Step 1 checker, from the output of provision/checks/compute-facts.sh: hostname, /etc/hosts,
+// The compute step's checker, from the output of provision/checks/compute-facts.sh: hostname, /etc/hosts,
 // swap, the address each node talks from, and its clock.
 
 import type { Plan, PlannedNode } from '../plan/address-plan.ts';

@@ -1,4 +1,4 @@
-// Steps 6 and 7 checkers: the control-plane units run on every controller (a crash loop is shown
+// The control-plane and rbac steps' checkers: the control-plane units run on every controller (a crash loop is shown
 // with its last error), each runs the lab's unit files, each API server is ready (/readyz) and
 // encrypts secrets, the controller-manager and scheduler leases are held by a live holder, and the
 // API server's kubelet-client identity may reach kubelets.

@@ -1,4 +1,4 @@
-// Step 4 checker: the encryption config is the lab's, private, identical on every controller (a
+// The encryption-config step's checker: the encryption config is the lab's, private, identical on every controller (a
 // secret written by one API server must be readable by the others), and says aescbc key1 first.
 
 import { createHash } from 'node:crypto';

@@ -1,4 +1,4 @@
-// Step 5 checker: an etcd cluster of every controller, over mutual TLS. Built from what etcdctl
+// The etcd step's checker: an etcd cluster of every controller, over mutual TLS. Built from what etcdctl
 // itself reports (`member list`, `endpoint health`, `endpoint status`, all `-w json`) and from two
 // clients that must be refused (plain HTTP; TLS without a client certificate).
 

@@ -1,4 +1,4 @@
-// Step 0: can this host run the lab? Provider tools, acceleration, memory, disk, and no clash
+// The preflight step: can this host run the lab? Provider tools, acceleration, memory, disk, and no clash
 // between the lab's address ranges and the host's own routes. Pure: the facts come in, probes out.
 
 import type { Plan } from '../plan/address-plan.ts';

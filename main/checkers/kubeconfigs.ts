@@ -1,4 +1,4 @@
-// Step 3 checker: each kubeconfig on a node is the lab's, private, points at the right server and
+// The kubeconfigs step's checker: each kubeconfig on a node is the lab's, private, points at the right server and
 // carries the right identity (its embedded certificate inspected like any other).
 
 import { parse } from 'yaml';

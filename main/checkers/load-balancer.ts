@@ -1,4 +1,4 @@
-// Step 8 checker: haproxy on the lb node — installed, its config valid (`haproxy -c`), running,
+// The load-balancer step's checker: haproxy on the lb node — installed, its config valid (`haproxy -c`), running,
 // listening on the API port, every API server in its backend and UP by haproxy's own health check
 // (`show stat` on the stats socket), and the LB answering the Kubernetes API's /version.
 

@@ -1,4 +1,4 @@
-// Step 11 checker: every node routes each other worker's pod CIDR via that worker, the routes are
+// The pod-routes step's checker: every node routes each other worker's pod CIDR via that worker, the routes are
 // persisted (unit enabled, routes file in place), and real packets flow between stand-in pods on
 // two different workers.
 

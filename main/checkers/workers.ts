@@ -1,4 +1,4 @@
-// Step 9 checker: the container runtime stack of a worker, from provision/checks/worker-facts.sh —
+// The workers step's checker: the container runtime stack of a worker, from provision/checks/worker-facts.sh —
 // kernel modules and sysctls, containerd answering `ctr version`, runc, the CNI plugins and the
 // bridge config for this worker's pod CIDR, and kubelet/kube-proxy when they are part of the run.
 

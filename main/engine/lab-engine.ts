@@ -34,7 +34,7 @@ export interface LabEngineOptions {
   /** Needed by the preflight and compute steps (VMs); other steps only use SSH. */
   provider?: Provider;
   artifacts: ArtifactSource;
-  /** Defaults to the hard-way steps 0–13. */
+  /** Defaults to the hard way's steps (HARDWAY_STEPS). */
   steps?: StepDefinition[];
   /** Default: scale 3 (room for software-emulated VMs). */
   timing?: Timing;

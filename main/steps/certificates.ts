@@ -1,4 +1,4 @@
-// Step 2: certificates and keys onto the nodes that use them.
+// Step certificates: certificates and keys onto the nodes that use them.
 
 import { certificateProbes, type LabPki } from '../checkers/certificates.ts';
 import { unreachableProbe } from '../checkers/probe.ts';

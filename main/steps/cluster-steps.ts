@@ -1,4 +1,4 @@
-// Steps 10, 12 and 13: the cluster as a user sees it — kubectl from the host through the load
+// Steps admin-access, coredns and smoke-test: the cluster as a user sees it — kubectl from the host through the load
 // balancer, cluster DNS, and the hard way's smoke test.
 
 import { spawn } from 'node:child_process';

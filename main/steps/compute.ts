@@ -1,4 +1,4 @@
-// Step 1: the machines.
+// Step compute: the machines.
 
 import { computeFactsArgs, computeProbes } from '../checkers/compute-facts.ts';
 import { unreachableProbe } from '../checkers/probe.ts';

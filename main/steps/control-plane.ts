@@ -1,4 +1,4 @@
-// Steps 6 and 7: the Kubernetes control plane on every controller, and the RBAC that lets the
+// Steps control-plane and rbac: the Kubernetes control plane on every controller, and the RBAC that lets the
 // API server reach kubelets.
 
 import { createHash } from 'node:crypto';

@@ -1,4 +1,4 @@
-// Step 4: the encryption-at-rest config, identical on every controller.
+// Step encryption-config: the encryption-at-rest config, identical on every controller.
 
 import { ENCRYPTION_CONFIG_PATH, encryptionConfigProbes } from '../checkers/encryption-config.ts';
 import { unreachableProbe } from '../checkers/probe.ts';

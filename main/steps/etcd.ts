@@ -1,4 +1,4 @@
-// Step 5: the etcd cluster on the controllers.
+// Step etcd: the etcd cluster on the controllers.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { clientUrl, etcdProbes, parseEndpointHealth, type EtcdClusterFacts, type EtcdMemberFacts } from '../checkers/etcd-cluster.ts';

@@ -1,4 +1,4 @@
-// The hard way, in order: steps 0–13. The engine runs them in this order; the walkthrough shows
+// The hard way, in order. The engine runs them in this order; the walkthrough shows
 // them in this order; `--until` and `--step` take an id or the index in this list.
 
 import type { StepDefinition } from '../engine/step-definition.ts';

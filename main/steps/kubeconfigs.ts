@@ -1,4 +1,4 @@
-// Step 3: kubeconfigs onto the nodes.
+// Step kubeconfigs: kubeconfigs onto the nodes.
 
 import { kubeconfigProbes } from '../checkers/kubeconfigs.ts';
 import { unreachableProbe } from '../checkers/probe.ts';

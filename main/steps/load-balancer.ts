@@ -1,4 +1,4 @@
-// Step 8: haproxy on the lb node, fronting every API server on the API port.
+// Step load-balancer: haproxy on the lb node, fronting every API server on the API port.
 
 import { httpsGet, tcpConnect } from '../checkers/host-network.ts';
 import { loadBalancerProbes, parseShowStat, serverUp, type LoadBalancerFacts } from '../checkers/load-balancer.ts';

@@ -1,4 +1,4 @@
-// Step 11: routes to every worker's pod CIDR, on every node, persisted.
+// Step pod-routes: routes to every worker's pod CIDR, on every node, persisted.
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Step 0: host preflight.
+// Step preflight: host preflight.
 
 import { readFileSync, statfsSync } from 'node:fs';
 import { freemem } from 'node:os';

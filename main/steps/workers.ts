@@ -1,4 +1,4 @@
-// Step 9: the workers — kernel settings, containerd, runc, CNI, then kubelet and kube-proxy.
+// Step workers: the workers — kernel settings, containerd, runc, CNI, then kubelet and kube-proxy.
 
 import { basename } from 'node:path';
 import { unreachableProbe } from '../checkers/probe.ts';

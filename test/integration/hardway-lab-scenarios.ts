@@ -6,7 +6,7 @@
 // TCG cannot afford two — and destroyed at the end.
 //
 // Three scopes. `cluster` (every `npm test`, hardway-steps.test.ts): lb + 3 controllers + 1
-// worker, all 14 steps. `control-plane` (HWL_STORY_SCOPE=control-plane): the same nodes, steps 0-8,
+// worker, all 14 steps. `control-plane` (HWL_STORY_SCOPE=control-plane): the same nodes, preflight to load-balancer,
 // the worker idle. `full` (the opt-in tier): 2 workers, all 14 steps, pod traffic between them.
 //
 // The story, in order ([workers]: the scopes that reach the workers; [full]: two workers only):
@@ -91,7 +91,7 @@ export interface HardwayLabArgs {
   shape?: 'small' | 'ha';
   /**
    * cluster (every `npm test`): lb + 3 controllers + 1 worker, all 14 steps; control-plane: the same
-   * nodes, steps 0-8; full (opt-in): 2 workers, all 14 steps, pod traffic between the workers.
+   * nodes, preflight to load-balancer; full (opt-in): 2 workers, all 14 steps, pod traffic between the workers.
    */
   scope?: StoryScope;
   /**

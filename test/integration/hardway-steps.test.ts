@@ -1,7 +1,7 @@
 // The hard way on real VMs: 3 controllers behind the LB and one worker, 1 vCPU each, qemu provider
 // inside a network namespace of its own, with every binary built from its Go module and the lab's
 // own images (the test runner's artifacts tier). One lab, one story (hardway-lab-scenarios.ts):
-// all 14 steps (HWL_STORY_SCOPE=control-plane: steps 0-8 only): kill -9 mid-step and resume;
+// every step (HWL_STORY_SCOPE=control-plane: preflight to load-balancer only): kill -9 mid-step and resume;
 // every step green (etcd over mutual TLS, three API servers, controller managers and schedulers
 // with their leases, RBAC, haproxy, containerd/runc/CNI, kubelet and kube-proxy, pod routes, CoreDNS
 // and the smoke test); re-runs that change nothing; the UI on the running cluster; real faults
@@ -52,7 +52,7 @@ import {
 const SCENARIOS = fileURLToPath(new URL('./hardway-lab-scenarios.ts', import.meta.url));
 const built = testArtifacts();
 // All 14 steps on the worker (workers, admin access, pod routes, CoreDNS, the smoke test, the node
-// faults); HWL_STORY_SCOPE=control-plane stops after the load balancer (steps 0-8).
+// faults); HWL_STORY_SCOPE=control-plane stops after the load-balancer step.
 const SCOPE: StoryScope = process.env.HWL_STORY_SCOPE === 'control-plane' ? 'control-plane' : 'cluster';
 const WORKERS = SCOPE === 'cluster';
 const notWorkers = !WORKERS && 'the control-plane scope (HWL_STORY_SCOPE=control-plane; the default runs it)';
@@ -79,7 +79,7 @@ const noUi = chromiumUnavailableReason();
 if (!skip && noUi) console.warn(`SKIPPED (inside this test): the UI on the running cluster: ${noUi}`);
 
 
-test(`the hard way on 3 controllers behind the LB${WORKERS ? ' and a worker: all 14 steps' : ': the control plane, steps 0-8'} green, the UI on it, faults caught with their hints, \`up\` repairs`, { skip, timeout: 85 * 60_000 }, async (t) => {
+test(`the hard way on 3 controllers behind the LB${WORKERS ? ' and a worker: all 14 steps' : ': the control plane, preflight to load-balancer'} green, the UI on it, faults caught with their hints, \`up\` repairs`, { skip, timeout: 85 * 60_000 }, async (t) => {
   const labDir = mkdtempSync(join(tmpdir(), 'hwl-steps-lab-'));
   const r = await withNetworkNamespace('steps', async (ns) => {
     const run = await ns.runScenario<HardwayStoryResult>(SCENARIOS, 'hardwayStory', { labDir, artifactsDir: built.artifacts!.root, ui: !noUi, scope: SCOPE, lifecycle: LIFECYCLE, uiCancel: UI_CANCEL, lessons: LESSONS, lessonsLeftOut: 'left out of the default run for its time budget (HWL_DRILLS=all, or the full tier, proves it)', screenshots: process.env.HWL_SCREENSHOTS ? SCREENSHOTS : undefined }, { timeoutMs: 80 * 60_000 });
@@ -97,7 +97,7 @@ test(`the hard way on 3 controllers behind the LB${WORKERS ? ' and a worker: all
 
   await t.test('the control plane came up: the first API server alone, then the others, each ready', () => assertApiServersReady(r));
 
-  await t.test(`steps ${WORKERS ? '0-13' : '0-8'}: every checker passes, none skipped${WORKERS ? ', the smoke test included' : ''}`, () => assertEveryStepGreen(r.fullUp, STEPS));
+  await t.test(`${WORKERS ? 'every step' : 'preflight to load-balancer'}: every checker passes, none skipped${WORKERS ? ', the smoke test included' : ''}`, () => assertEveryStepGreen(r.fullUp, STEPS));
 
   await t.test('re-running finished steps changes nothing', () => assertRerunsChangedNothing(r, WORKERS ? 'etcd, the API servers, the schedulers, containerd, the kubelet, kube-proxy and haproxy' : 'etcd, the API servers, the schedulers and haproxy'));
 

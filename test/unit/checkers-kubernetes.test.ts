@@ -1,4 +1,4 @@
-// The Kubernetes checkers (steps 6, 7, 10, 12, 13) judged from outputs in the formats the real
+// The Kubernetes checkers (steps control-plane, rbac, admin-access, coredns, smoke-test) judged from outputs in the formats the real
 // tools print: systemd's `systemctl show` key=value lines (lib-unit-health.sh), kubectl's lease
 // jsonpath and node/deployment JSON, busybox 1.35's nslookup, etcdctl's keys. The outputs captured
 // whole from a green lab are in test/unit/golden/ (steps-golden.test.ts).
