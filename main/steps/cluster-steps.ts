@@ -12,13 +12,13 @@ import { renderTemplate } from '../render/template.ts';
 import { HOST, StepError, type StepContext, type StepDefinition } from '../engine/step-definition.ts';
 import { adminKubeconfigPath, hostKubectl } from './host-kubectl.ts';
 import { etcdEndpoints } from './etcd.ts';
+import { timeout } from '../engine/timeouts.ts';
 
-const NODE_READY_WAIT_MS = 120_000;
 const SMOKE_NODE_PORT = 30080;
 const PORT_FORWARD_LOCAL_PORT = 18080;
 
 async function kubectl(ctx: StepContext, args: string[], options: { stdin?: string } = {}): Promise<CommandOutcome> {
-  return ctx.host.exec([...(await hostKubectl(ctx)), ...args], { stdin: options.stdin, quietStdout: true, timeoutMs: 60_000 * ctx.timing.scale });
+  return ctx.host.exec([...(await hostKubectl(ctx)), ...args], { stdin: options.stdin, quietStdout: true, timeoutMs: timeout(ctx.timing, 'shortCommand') });
 }
 
 export const adminAccessStep: StepDefinition = {
@@ -36,7 +36,7 @@ export const adminAccessStep: StepDefinition = {
   ],
   async run(ctx) {
     const workers = ctx.plan.nodes.filter((n) => n.role === 'worker').map((n) => n.name);
-    const deadline = Date.now() + NODE_READY_WAIT_MS * ctx.timing.scale;
+    const deadline = Date.now() + timeout(ctx.timing, 'nodesReady');
     for (;;) {
       const nodes = await kubectl(ctx, ['get', 'nodes', '-o', 'json']);
       if (nodes.code === 0) {
@@ -120,7 +120,7 @@ async function portForward(ctx: StepContext): Promise<{ ok: boolean; seen: strin
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));
   try {
-    const deadline = Date.now() + 30_000 * ctx.timing.scale;
+    const deadline = Date.now() + timeout(ctx.timing, 'portForwardStarts');
     while (!output.includes('Forwarding from') && child.exitCode === null && Date.now() < deadline) await sleep(300);
     if (!output.includes('Forwarding from')) return { ok: false, seen: output.trim().split('\n').slice(-2).join(' | ') || 'port-forward did not start' };
     return await httpStatus(`http://127.0.0.1:${PORT_FORWARD_LOCAL_PORT}/`);
@@ -188,7 +188,7 @@ export const smokeTestStep: StepDefinition = {
     );
     return smokeProbes(ctx.plan, {
       etcdValueHead: head,
-      secretsAtRest: await session.script('checks/secrets-at-rest.sh', [etcdEndpoints(ctx)], { quietStdout: true, timeoutMs: 120_000 * ctx.timing.scale }),
+      secretsAtRest: await session.script('checks/secrets-at-rest.sh', [etcdEndpoints(ctx)], { quietStdout: true, timeoutMs: timeout(ctx.timing, 'factsScript') }),
       deployment: await kubectl(ctx, ['get', 'deployment', 'nginx', '-o', 'json']),
       portForward: await portForward(ctx),
       logs: await kubectl(ctx, ['logs', 'deployment/nginx', '--tail=5']),

@@ -6,10 +6,9 @@ import { HOST, StepError, type StepContext, type StepDefinition } from '../engin
 import { hostProbeSeconds, SPEED_PROBE, timingFrom } from '../engine/guest-speed.ts';
 import { shellQuote } from '../engine/shell.ts';
 import { byTemplate, copyCommands, syncJobs } from './step-support.ts';
+import { timeout } from '../engine/timeouts.ts';
 
 const HOSTS = byTemplate('common/hosts');
-/** Boot to SSH at KVM speed; the engine's timing scale stretches it for software emulation. */
-const SSH_WAIT_MS = 300_000;
 
 /** Times the same shell loop here and on every node at once; later waits scale with the ratio. */
 async function measureGuestSpeed(ctx: StepContext): Promise<void> {
@@ -51,7 +50,7 @@ export const computeStep: StepDefinition = {
     await ctx.provider.create();
     const provider = ctx.provider;
     await ctx.forEachNode(ctx.nodes, async (session) => {
-      await session.waitForSsh({ timeoutMs: SSH_WAIT_MS * ctx.timing.scale, consoleTail: () => provider.consoleTail(session.name) });
+      await session.waitForSsh({ timeoutMs: timeout(ctx.timing, 'sshUp'), consoleTail: () => provider.consoleTail(session.name) });
       await session.syncFiles(syncJobs(ctx.paths, session.node, HOSTS));
       await session.runScript('steps/compute-node.sh', [session.name]);
     });
@@ -62,7 +61,7 @@ export const computeStep: StepDefinition = {
     const perNode = await Promise.all(
       ctx.nodes.map(async (node) => {
         try {
-          const result = await ctx.session(node).runScript('checks/compute-facts.sh', args, { quietStdout: true, timeoutMs: 60_000 * ctx.timing.scale });
+          const result = await ctx.session(node).runScript('checks/compute-facts.sh', args, { quietStdout: true, timeoutMs: timeout(ctx.timing, 'shortCommand') });
           return computeProbes(ctx.plan, node, result.stdout, Date.now() / 1000);
         } catch (error) {
           return [unreachableProbe(node.name, error)];

@@ -14,6 +14,7 @@ import { parseSections } from '../engine/shell.ts';
 import { StepError, type CommandEnv, type StepContext, type StepDefinition } from '../engine/step-definition.ts';
 import type { NodeSession } from '../engine/node-session.ts';
 import { binaryJobs, byTemplate, copyCommands, ensureServices, syncJobs, touches } from './step-support.ts';
+import { timeout } from '../engine/timeouts.ts';
 
 const FILES = byTemplate(
   'systemd/kube-apiserver.service',
@@ -22,15 +23,8 @@ const FILES = byTemplate(
   'controller/kube-scheduler.yaml',
 );
 const ADMIN = '--kubeconfig /root/admin.kubeconfig';
-/**
- * The first API server on fresh etcd, at KVM speed; the measured guest speed stretches it. Under
- * TCG on a 2-core host the first took 179-340 s, the later ones ~80-90 s each.
- */
-const READY_WAIT_MS = 90_000;
 /** How often systemd may restart an API server while we wait before it counts as a crash loop. */
 const CRASH_LOOP_RESTARTS = 3;
-/** The controller-manager and scheduler take their leases ~10-15 s after start under TCG. */
-const LEASE_WAIT_MS = 30_000;
 const RBAC_MANIFEST = '/root/hardway/apiserver-to-kubelet-rbac.yaml';
 
 export function kubeletClientUser(ctx: Pick<StepContext, 'plan'>): string {
@@ -38,7 +32,7 @@ export function kubeletClientUser(ctx: Pick<StepContext, 'plan'>): string {
 }
 
 async function apiserverStatus(session: NodeSession, scale: number): Promise<{ readyz: string; health?: UnitHealth }> {
-  const result = await session.script('checks/apiserver-ready.sh', [], { quietStdout: true, include: ['checks/lib-unit-health.sh', 'checks/lib-apiserver.sh'], timeoutMs: 60_000 * scale });
+  const result = await session.script('checks/apiserver-ready.sh', [], { quietStdout: true, include: ['checks/lib-unit-health.sh', 'checks/lib-apiserver.sh'], timeoutMs: timeout({ scale }, 'shortCommand') });
   const s = parseSections(result.stdout);
   return { readyz: (s.get('readyz') ?? '').trim(), health: parseUnitHealth(s, 'kube-apiserver') };
 }
@@ -49,7 +43,7 @@ async function apiserverStatus(session: NodeSession, scale: number): Promise<{ r
  */
 async function waitForApiServer(ctx: StepContext, session: NodeSession): Promise<number> {
   const started = Date.now();
-  const deadline = started + READY_WAIT_MS * ctx.timing.scale;
+  const deadline = started + timeout(ctx.timing, 'apiserverReady');
   const baseline = (await apiserverStatus(session, ctx.timing.scale)).health?.restarts ?? 0;
   for (;;) {
     const { readyz, health } = await apiserverStatus(session, ctx.timing.scale);
@@ -75,11 +69,11 @@ async function waitForApiServer(ctx: StepContext, session: NodeSession): Promise
 
 /** Until both leases are held (or the wait is over: the checker then says which is not). */
 async function waitForLeases(ctx: StepContext, session: NodeSession): Promise<void> {
-  const deadline = Date.now() + LEASE_WAIT_MS * ctx.timing.scale;
+  const deadline = Date.now() + timeout(ctx.timing, 'leasesTaken');
   for (;;) {
     const result = await session.exec(
       `printf '==> epoch\\n%s\\n==> leases\\n' "$(date +%s)"; kubectl ${ADMIN} --request-timeout=20s -n kube-system get lease kube-controller-manager kube-scheduler -o jsonpath='{range .items[*]}{.metadata.name} {.spec.holderIdentity} {.spec.renewTime}{"\\n"}{end}'`,
-      { quietStdout: true, timeoutMs: 60_000 * ctx.timing.scale },
+      { quietStdout: true, timeoutMs: timeout(ctx.timing, 'shortCommand') },
     );
     if (leaseProbes(result.stdout, session.name).every((p) => p.ok) || Date.now() > deadline) return;
     await sleep(5000, undefined, { signal: ctx.signal });
@@ -143,7 +137,7 @@ export const controlPlaneStep: StepDefinition = {
     const start = async (node: PlannedNode) => {
       const session = ctx.session(node);
       ctx.progress(`kube-apiserver on ${node.name}`, undefined, node.name);
-      await ensureServices(session, [{ unit: 'kube-apiserver', restart: restart(node.name, 'kube-apiserver') }], { daemonReload: false, timeoutMs: 180_000 * ctx.timing.scale });
+      await ensureServices(session, [{ unit: 'kube-apiserver', restart: restart(node.name, 'kube-apiserver') }], { daemonReload: false, timeoutMs: timeout(ctx.timing, 'unitStart') });
       const seconds = await waitForApiServer(ctx, session);
       ctx.info(`kube-apiserver on ${node.name} is ready (/readyz ok after ${seconds.toFixed(0)} s)`, node.name);
     };
@@ -164,7 +158,7 @@ export const controlPlaneStep: StepDefinition = {
       ensureServices(
         session,
         (['kube-controller-manager', 'kube-scheduler'] as const).map((unit) => ({ unit, restart: restart(session.name, unit) })),
-        { daemonReload: false, timeoutMs: 180_000 * ctx.timing.scale },
+        { daemonReload: false, timeoutMs: timeout(ctx.timing, 'unitStart') },
       ),
     );
     if (ctx.nodes[0]) await waitForLeases(ctx, ctx.session(ctx.nodes[0]));
@@ -173,7 +167,7 @@ export const controlPlaneStep: StepDefinition = {
     const perNode = await Promise.all(
       ctx.nodes.map(async (node) => {
         try {
-          const result = await ctx.session(node).script('checks/control-plane-facts.sh', [], { quietStdout: true, include: ['checks/lib-unit-health.sh', 'checks/lib-apiserver.sh'], timeoutMs: 120_000 * ctx.timing.scale });
+          const result = await ctx.session(node).script('checks/control-plane-facts.sh', [], { quietStdout: true, include: ['checks/lib-unit-health.sh', 'checks/lib-apiserver.sh'], timeoutMs: timeout(ctx.timing, 'factsScript') });
           return { node, output: result.stdout, probes: controlPlaneProbes(ctx.plan, node, result.stdout, expectedControlPlaneFiles(ctx, node)) };
         } catch (error) {
           return { node, output: undefined, probes: [unreachableProbe(node.name, error)] };

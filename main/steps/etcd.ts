@@ -6,11 +6,11 @@ import { parseSections } from '../engine/shell.ts';
 import { StepError, type StepContext, type StepDefinition } from '../engine/step-definition.ts';
 import { binaryJobs, byTemplate, copyCommands, ensureServices, plannedFileProbes, syncJobs, touches } from './step-support.ts';
 import { unreachableProbe } from '../checkers/probe.ts';
+import { timeout } from '../engine/timeouts.ts';
 
 const UNIT = byTemplate('systemd/etcd.service');
 const ETCD_BIN = '/usr/local/bin/etcd';
 const ETCDCTL_BIN = '/usr/local/bin/etcdctl';
-const HEALTH_WAIT_MS = 60_000;
 
 export function etcdEndpoints(ctx: Pick<StepContext, 'plan'>): string {
   return ctx.plan.nodes
@@ -40,7 +40,7 @@ async function clusterFacts(ctx: StepContext, stopped: ReadonlySet<string> = new
     let answered: EtcdClusterFacts = {};
     for (const node of ctx.nodes) {
       try {
-        const result = await ctx.session(node).script('checks/etcd-cluster-facts.sh', [endpoints, commandTimeout], { quietStdout: true, timeoutMs: 180_000 * ctx.timing.scale });
+        const result = await ctx.session(node).script('checks/etcd-cluster-facts.sh', [endpoints, commandTimeout], { quietStdout: true, timeoutMs: timeout(ctx.timing, 'etcdClusterFacts') });
         const sections = parseSections(result.stdout);
         if ((sections.get('member-list') ?? '').trim().startsWith('{')) return { askedFrom: node.name, output: result.stdout };
         // This node reached the members (a health report) but got no member list: the cluster
@@ -117,7 +117,7 @@ export const etcdStep: StepDefinition = {
       const changedUnit = await session.syncFiles(syncJobs(ctx.paths, session.node, UNIT));
       await ensureServices(session, [{ unit: 'etcd', restart: touches(changedBinaries, [ETCD_BIN]) || changedUnit.length > 0 }], {
         daemonReload: changedUnit.length > 0,
-        timeoutMs: 300_000 * ctx.timing.scale,
+        timeoutMs: timeout(ctx.timing, 'etcdStart'),
       });
     });
     await waitForHealthyCluster(ctx);
@@ -126,7 +126,7 @@ export const etcdStep: StepDefinition = {
     const members: EtcdMemberFacts[] = await Promise.all(
       ctx.nodes.map(async (node) => {
         try {
-          const result = await ctx.session(node).script('checks/etcd-member-facts.sh', [node.ip], { quietStdout: true, timeoutMs: 120_000 * ctx.timing.scale });
+          const result = await ctx.session(node).script('checks/etcd-member-facts.sh', [node.ip], { quietStdout: true, timeoutMs: timeout(ctx.timing, 'factsScript') });
           return { node, output: result.stdout };
         } catch (error) {
           return { node, error: (error as Error).message.split('\n')[0] };
@@ -146,7 +146,7 @@ async function waitForHealthyCluster(ctx: StepContext): Promise<void> {
   const first = ctx.nodes[0];
   if (!first) return;
   const session = ctx.session(first);
-  const deadline = Date.now() + HEALTH_WAIT_MS * ctx.timing.scale;
+  const deadline = Date.now() + timeout(ctx.timing, 'etcdHealthy');
   let last = '';
   for (;;) {
     const result = await session.exec(`etcdctl --endpoints=${etcdEndpoints(ctx)} ${ETCDCTL_TLS} --dial-timeout=3s --command-timeout=5s endpoint health -w json`, {

@@ -9,6 +9,7 @@ import { HOST, StepError, type StepContext, type StepDefinition } from '../engin
 import type { NodeSession } from '../engine/node-session.ts';
 import { basename } from 'node:path';
 import { byTemplate, copyCommands, ensureServices, syncJobs } from './step-support.ts';
+import { timeout } from '../engine/timeouts.ts';
 
 const CONFIG = byTemplate('lb/haproxy.cfg');
 const CONFIG_PATH = '/etc/haproxy/haproxy.cfg';
@@ -23,14 +24,14 @@ async function installHaproxy(ctx: StepContext, session: NodeSession): Promise<v
     session.info(`installing haproxy from ${debs.length} .deb file(s) in the artifacts`);
     for (const deb of debs) await session.syncFiles([{ local: deb, remote: `${DEB_DIR}/${basename(deb)}`, mode: 0o644 }]);
     await session.runScript('steps/install-debs.sh', [DEB_DIR], {
-      timeoutMs: 300_000 * ctx.timing.scale,
+      timeoutMs: timeout(ctx.timing, 'debsInstalled'),
       hint: 'a dependency is missing from the artifacts\' debs/ directory: add the .deb files dpkg names (fill-artifacts-cli.ts collects haproxy\'s)',
     });
     return;
   }
   session.info('installing haproxy with apt-get (no .deb files in the artifacts)');
   await session.run('DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy', {
-    timeoutMs: 600_000 * ctx.timing.scale,
+    timeoutMs: timeout(ctx.timing, 'aptInstall'),
     hint: 'the lb node has no package source: put haproxy\'s .deb files into the artifacts directory\'s debs/ (npx tsx main/artifacts/fill-artifacts-cli.ts DIR does) and run again',
   });
 }
@@ -43,7 +44,7 @@ async function gatherFacts(ctx: StepContext): Promise<LoadBalancerFacts[]> {
       try {
         const result = await ctx.session(node).script('checks/haproxy-facts.sh', [String(ctx.plan.apiEndpoint.port), ...controllers.map((c) => c.ip)], {
           quietStdout: true,
-          timeoutMs: 120_000 * ctx.timing.scale,
+          timeoutMs: timeout(ctx.timing, 'factsScript'),
         });
         facts.output = result.stdout;
       } catch (error) {

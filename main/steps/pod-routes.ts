@@ -9,6 +9,7 @@ import type { PlannedNode } from '../plan/address-plan.ts';
 import type { Probe } from '../shared/engine-types.ts';
 import type { StepContext, StepDefinition } from '../engine/step-definition.ts';
 import { byTemplate, copyCommands, ensureServices, syncJobs, touches } from './step-support.ts';
+import { timeout } from '../engine/timeouts.ts';
 
 const ROUTE_FILES = byTemplate('common/pod-routes', 'common/hardway-pod-routes.sh', 'systemd/hardway-pod-routes.service');
 const ROUTES_FILE = '/etc/hardway/pod-routes';
@@ -19,7 +20,7 @@ export const PROBE_NETNS = 'hwl-probe';
 async function podTraffic(ctx: StepContext, a: PlannedNode, b: PlannedNode): Promise<PodTrafficResult[]> {
   const sa = ctx.session(a);
   const sb = ctx.session(b);
-  const timeoutMs = 60_000 * ctx.timing.scale;
+  const timeoutMs = timeout(ctx.timing, 'shortCommand');
   try {
     const [addA, addB] = await Promise.all([sa.script('checks/pod-netns.sh', ['add', PROBE_NETNS], { timeoutMs }), sb.script('checks/pod-netns.sh', ['add', PROBE_NETNS], { timeoutMs })]);
     const ipA = addA.stdout.trim().split('\n').pop();

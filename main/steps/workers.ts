@@ -10,6 +10,7 @@ import { shellJoin } from '../engine/shell.ts';
 import type { StepContext, StepDefinition } from '../engine/step-definition.ts';
 import { readImagesManifest } from '../artifacts/lab-images.ts';
 import { binaryJobs, byTemplate, copyCommands, ensureServices, plannedFileProbes, syncJobs, touches } from './step-support.ts';
+import { timeout } from '../engine/timeouts.ts';
 
 const KERNEL = byTemplate('worker/modules-load-kubernetes.conf', 'worker/sysctl-kubernetes.conf');
 const RUNTIME = byTemplate('worker/containerd-config.toml', 'worker/crictl.yaml', 'worker/10-bridge.conf', 'worker/99-loopback.conf', 'systemd/containerd.service');
@@ -32,7 +33,7 @@ async function installRuntime(ctx: StepContext, session: NodeSession, artifacts:
   const configs = await session.syncFiles(syncJobs(ctx.paths, session.node, RUNTIME));
   const unitChanged = touches(configs, ['/etc/systemd/system/containerd.service']);
   const restart = touches(binaries, ['/usr/local/bin/containerd']) || touches(configs, ['/etc/containerd/config.toml']) || unitChanged;
-  await ensureServices(session, [{ unit: 'containerd', restart }], { daemonReload: unitChanged, timeoutMs: 180_000 * ctx.timing.scale });
+  await ensureServices(session, [{ unit: 'containerd', restart }], { daemonReload: unitChanged, timeoutMs: timeout(ctx.timing, 'unitStart') });
   await session.run('for i in $(seq 1 30); do ctr version >/dev/null 2>&1 && exit 0; sleep 1; done; ctr version', {
     hint: `containerd does not answer on ${session.name}: \`journalctl -u containerd -n 50\``,
   });
@@ -56,7 +57,7 @@ async function importImages(ctx: StepContext, session: NodeSession, artifacts: A
     const reference = known.get(basename(image));
     if (changed.length > 0 || (reference && !present.has(reference))) {
       session.info(`importing ${reference ?? basename(image)} into containerd`);
-      await session.run(`ctr -n k8s.io images import ${shellJoin([remote])}`, { timeoutMs: 600_000 * ctx.timing.scale });
+      await session.run(`ctr -n k8s.io images import ${shellJoin([remote])}`, { timeoutMs: timeout(ctx.timing, 'imageImport') });
     }
   }
 }
@@ -71,7 +72,7 @@ async function installKubeNode(ctx: StepContext, session: NodeSession, artifacts
       { unit: 'kubelet', restart: touches(binaries, ['/usr/local/bin/kubelet']) || touches(configs, ['/var/lib/kubelet/kubelet-config.yaml', '/etc/systemd/system/kubelet.service']) },
       { unit: 'kube-proxy', restart: touches(binaries, ['/usr/local/bin/kube-proxy']) || touches(configs, ['/var/lib/kube-proxy/kube-proxy-config.yaml', '/etc/systemd/system/kube-proxy.service']) },
     ],
-    { daemonReload: unitChanged, timeoutMs: 180_000 * ctx.timing.scale },
+    { daemonReload: unitChanged, timeoutMs: timeout(ctx.timing, 'unitStart') },
   );
 }
 
@@ -110,7 +111,7 @@ export const workersStep: StepDefinition = {
     const perNode = await Promise.all(
       ctx.nodes.map(async (node) => {
         try {
-          const result = await ctx.session(node).script('checks/worker-facts.sh', [], { quietStdout: true, include: ['checks/lib-unit-health.sh'], timeoutMs: 120_000 * ctx.timing.scale });
+          const result = await ctx.session(node).script('checks/worker-facts.sh', [], { quietStdout: true, include: ['checks/lib-unit-health.sh'], timeoutMs: timeout(ctx.timing, 'factsScript') });
           const files = await plannedFileProbes(ctx.paths, ctx.session(node), ctx.kubeBinaries ? (f) => RUNTIME(f) || KUBE(f) : RUNTIME, 'run `hardway-lab up --step workers`');
           return [...workerProbes(ctx.plan, node, result.stdout, { kubeBinaries: ctx.kubeBinaries, images: ctx.kubeBinaries ? Object.values(ctx.plan.images) : [] }), ...files];
         } catch (error) {

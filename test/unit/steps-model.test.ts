@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSpec, defaultSpecText } from '../../main/spec/parse-spec.ts';
@@ -13,6 +13,7 @@ import { renderedFilePath } from '../../main/lab/lab-dir.ts';
 import { HARDWAY_STEPS } from '../../main/steps/hardway-steps.ts';
 import { selectSteps, stepIndex, UnknownStepError } from '../../main/engine/step-selection.ts';
 import { LabEngine } from '../../main/engine/lab-engine.ts';
+import { timeout, TIMEOUTS } from '../../main/engine/timeouts.ts';
 import { ArtifactSource } from '../../main/artifacts/artifact-source.ts';
 import type { NodeExecutor } from '../../main/engine/node-executor.ts';
 
@@ -142,4 +143,17 @@ test('walkthrough: private files are made 0600 on the node right after copying',
   const chmod = certs.commands.filter((c) => c.node === worker.name && c.command.startsWith('chmod 600'));
   assert.equal(chmod.length, 1);
   assert.match(chmod[0]!.command, /\/var\/lib\/kubelet\/kubelet\.key/);
+});
+
+test('every wait of the steps comes from the one table, stretched by the measured guest speed', () => {
+  assert.equal(timeout({ scale: 1 }, 'unitStart'), TIMEOUTS.unitStart);
+  assert.equal(timeout({ scale: 2.5 }, 'apiserverReady'), 2.5 * TIMEOUTS.apiserverReady);
+  const inline: string[] = [];
+  for (const dir of ['main/steps', 'main/checkers']) {
+    for (const name of readdirSync(new URL(`../../${dir}`, import.meta.url))) {
+      const text = readFileSync(new URL(`../../${dir}/${name}`, import.meta.url), 'utf8');
+      for (const line of text.split('\n')) if (/\d_000\s*\*\s*(ctx\.timing\.)?scale|_MS\s*\*\s*ctx\.timing/.test(line)) inline.push(`${dir}/${name}: ${line.trim()}`);
+    }
+  }
+  assert.deepEqual(inline, [], 'a wait written inline and scaled by hand');
 });
