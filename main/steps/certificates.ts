@@ -1,12 +1,12 @@
 // Step certificates: certificates and keys onto the nodes that use them.
 
 import { certificateProbes, type LabPki } from '../checkers/certificates.ts';
-import { unreachableProbe } from '../checkers/probe.ts';
 import { readOptionalFile, pkiFilePath } from '../pki/pki-files.ts';
 import type { LabPaths } from '../lab/lab-dir.ts';
 import { shellJoin } from '../engine/shell.ts';
 import type { StepDefinition } from '../engine/step-definition.ts';
 import { byOrigin, copyCommands, syncJobs, touches } from './step-support.ts';
+import { checkNodes } from '../engine/node-checks.ts';
 
 const PKI = byOrigin('pki');
 
@@ -54,16 +54,9 @@ export const certificatesStep: StepDefinition = {
   },
   async check(ctx) {
     const pki = labPki(ctx.paths);
-    const perNode = await Promise.all(
-      ctx.nodes.map(async (node) => {
-        try {
-          const remote = await ctx.session(node).readFiles(node.files.filter(PKI).map((f) => f.path));
-          return await certificateProbes(ctx.plan, node, remote, pki);
-        } catch (error) {
-          return [unreachableProbe(node.name, error)];
-        }
-      }),
-    );
-    return perNode.flat();
+    return checkNodes(ctx, {
+      facts: (session, node) => session.readFiles(node.files.filter(PKI).map((f) => f.path)),
+      judge: (remote, node) => certificateProbes(ctx.plan, node, remote, pki),
+    });
   },
 };

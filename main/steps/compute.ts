@@ -1,12 +1,12 @@
 // Step compute: the machines.
 
 import { computeFactsArgs, computeProbes } from '../checkers/compute-facts.ts';
-import { unreachableProbe } from '../checkers/probe.ts';
 import { HOST, StepError, type StepContext, type StepDefinition } from '../engine/step-definition.ts';
 import { hostProbeSeconds, SPEED_PROBE, timingFrom } from '../engine/guest-speed.ts';
 import { shellQuote } from '../engine/shell.ts';
 import { byTemplate, copyCommands, syncJobs } from './step-support.ts';
 import { timeout } from '../engine/timeouts.ts';
+import { checkNodes, factsScript } from '../engine/node-checks.ts';
 
 const HOSTS = byTemplate('common/hosts');
 
@@ -56,18 +56,9 @@ export const computeStep: StepDefinition = {
     });
     await measureGuestSpeed(ctx);
   },
-  async check(ctx) {
-    const args = computeFactsArgs(ctx.plan);
-    const perNode = await Promise.all(
-      ctx.nodes.map(async (node) => {
-        try {
-          const result = await ctx.session(node).runScript('checks/compute-facts.sh', args, { quietStdout: true, timeoutMs: timeout(ctx.timing, 'shortCommand') });
-          return computeProbes(ctx.plan, node, result.stdout, Date.now() / 1000);
-        } catch (error) {
-          return [unreachableProbe(node.name, error)];
-        }
-      }),
-    );
-    return perNode.flat();
-  },
+  check: (ctx) =>
+    checkNodes(ctx, {
+      facts: factsScript({ script: 'checks/compute-facts.sh', args: () => computeFactsArgs(ctx.plan), timeout: 'shortCommand', mustSucceed: true }),
+      judge: (stdout, node) => computeProbes(ctx.plan, node, stdout, Date.now() / 1000),
+    }),
 };

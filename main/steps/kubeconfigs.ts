@@ -1,13 +1,13 @@
 // Step kubeconfigs: kubeconfigs onto the nodes.
 
 import { kubeconfigProbes } from '../checkers/kubeconfigs.ts';
-import { unreachableProbe } from '../checkers/probe.ts';
 import { readOptionalFile } from '../pki/pki-files.ts';
 import { renderedFilePath } from '../lab/lab-dir.ts';
 import { shellJoin } from '../engine/shell.ts';
 import type { StepDefinition } from '../engine/step-definition.ts';
 import { labPki } from './certificates.ts';
 import { byOrigin, copyCommands, syncJobs } from './step-support.ts';
+import { checkNodes } from '../engine/node-checks.ts';
 
 const KUBECONFIGS = byOrigin('kubeconfig');
 
@@ -41,16 +41,9 @@ export const kubeconfigsStep: StepDefinition = {
   },
   async check(ctx) {
     const pki = labPki(ctx.paths);
-    const perNode = await Promise.all(
-      ctx.nodes.map(async (node) => {
-        try {
-          const remote = await ctx.session(node).readFiles(node.files.filter(KUBECONFIGS).map((f) => f.path));
-          return await kubeconfigProbes(ctx.plan, node, remote, (path) => readOptionalFile(renderedFilePath(ctx.paths, node.name, path)), pki);
-        } catch (error) {
-          return [unreachableProbe(node.name, error)];
-        }
-      }),
-    );
-    return perNode.flat();
+    return checkNodes(ctx, {
+      facts: (session, node) => session.readFiles(node.files.filter(KUBECONFIGS).map((f) => f.path)),
+      judge: (remote, node) => kubeconfigProbes(ctx.plan, node, remote, (path) => readOptionalFile(renderedFilePath(ctx.paths, node.name, path)), pki),
+    });
   },
 };

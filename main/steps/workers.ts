@@ -1,7 +1,6 @@
 // Step workers: the workers — kernel settings, containerd, runc, CNI, then kubelet and kube-proxy.
 
 import { basename } from 'node:path';
-import { unreachableProbe } from '../checkers/probe.ts';
 import { workerProbes } from '../checkers/workers.ts';
 import { CONTAINERD_BINARIES, KUBE_WORKER_BINARIES } from '../artifacts/artifact-set.ts';
 import type { ArtifactSet } from '../artifacts/artifact-set.ts';
@@ -11,6 +10,7 @@ import type { StepContext, StepDefinition } from '../engine/step-definition.ts';
 import { readImagesManifest } from '../artifacts/lab-images.ts';
 import { binaryJobs, byTemplate, copyCommands, ensureServices, plannedFileProbes, syncJobs, touches } from './step-support.ts';
 import { timeout } from '../engine/timeouts.ts';
+import { checkNodes, factsScript } from '../engine/node-checks.ts';
 
 const KERNEL = byTemplate('worker/modules-load-kubernetes.conf', 'worker/sysctl-kubernetes.conf');
 const RUNTIME = byTemplate('worker/containerd-config.toml', 'worker/crictl.yaml', 'worker/10-bridge.conf', 'worker/99-loopback.conf', 'systemd/containerd.service');
@@ -108,17 +108,13 @@ export const workersStep: StepDefinition = {
     });
   },
   async check(ctx) {
-    const perNode = await Promise.all(
-      ctx.nodes.map(async (node) => {
-        try {
-          const result = await ctx.session(node).script('checks/worker-facts.sh', [], { quietStdout: true, include: ['checks/lib-unit-health.sh'], timeoutMs: timeout(ctx.timing, 'factsScript') });
-          const files = await plannedFileProbes(ctx.paths, ctx.session(node), ctx.kubeBinaries ? (f) => RUNTIME(f) || KUBE(f) : RUNTIME, 'run `hardway-lab up --step workers`');
-          return [...workerProbes(ctx.plan, node, result.stdout, { kubeBinaries: ctx.kubeBinaries, images: ctx.kubeBinaries ? Object.values(ctx.plan.images) : [] }), ...files];
-        } catch (error) {
-          return [unreachableProbe(node.name, error)];
-        }
+    const facts = factsScript({ script: 'checks/worker-facts.sh', include: ['checks/lib-unit-health.sh'], timeout: 'factsScript' });
+    return checkNodes(ctx, {
+      facts: async (session, node) => ({
+        stdout: await facts(session, node, ctx),
+        files: await plannedFileProbes(ctx.paths, session, ctx.kubeBinaries ? (f) => RUNTIME(f) || KUBE(f) : RUNTIME, 'run `hardway-lab up --step workers`'),
       }),
-    );
-    return perNode.flat();
+      judge: ({ stdout, files }, node) => [...workerProbes(ctx.plan, node, stdout, { kubeBinaries: ctx.kubeBinaries, images: ctx.kubeBinaries ? Object.values(ctx.plan.images) : [] }), ...files],
+    });
   },
 };
