@@ -15,6 +15,7 @@ import { StepError, type CommandEnv, type StepContext, type StepDefinition } fro
 import type { NodeSession } from '../engine/node-session.ts';
 import { binaryJobs, byTemplate, copyCommands, ensureServices, syncJobs, touches } from './step-support.ts';
 import { timeout } from '../engine/timeouts.ts';
+import { checkNodes, factsScript } from '../engine/node-checks.ts';
 
 const FILES = byTemplate(
   'systemd/kube-apiserver.service',
@@ -164,19 +165,18 @@ export const controlPlaneStep: StepDefinition = {
     if (ctx.nodes[0]) await waitForLeases(ctx, ctx.session(ctx.nodes[0]));
   },
   async check(ctx) {
-    const perNode = await Promise.all(
-      ctx.nodes.map(async (node) => {
-        try {
-          const result = await ctx.session(node).script('checks/control-plane-facts.sh', [], { quietStdout: true, include: ['checks/lib-unit-health.sh', 'checks/lib-apiserver.sh'], timeoutMs: timeout(ctx.timing, 'factsScript') });
-          return { node, output: result.stdout, probes: controlPlaneProbes(ctx.plan, node, result.stdout, expectedControlPlaneFiles(ctx, node)) };
-        } catch (error) {
-          return { node, output: undefined, probes: [unreachableProbe(node.name, error)] };
-        }
-      }),
-    );
-    const answering = perNode.find((p) => p.output && (parseSections(p.output).get('leases') ?? '').includes(' '));
-    const units = perNode.map((p) => ({ node: p.node.name, output: p.output }));
-    return [...perNode.flatMap((p) => p.probes), ...leaseProbes(answering?.output ?? perNode[0]?.output, answering?.node.name ?? perNode[0]?.node.name, units)];
+    // Each controller's facts, kept for the leases: any API server that answers tells who holds them.
+    const outputs = new Map<string, string>();
+    const probes = await checkNodes(ctx, {
+      facts: factsScript({ script: 'checks/control-plane-facts.sh', include: ['checks/lib-unit-health.sh', 'checks/lib-apiserver.sh'], timeout: 'factsScript' }),
+      judge: (stdout, node) => {
+        outputs.set(node.name, stdout);
+        return controlPlaneProbes(ctx.plan, node, stdout, expectedControlPlaneFiles(ctx, node));
+      },
+    });
+    const units = ctx.nodes.map((node) => ({ node: node.name, output: outputs.get(node.name) }));
+    const answering = units.find((u) => u.output && (parseSections(u.output).get('leases') ?? '').includes(' '));
+    return [...probes, ...leaseProbes(answering?.output ?? units[0]?.output, answering?.node ?? units[0]?.node, units)];
   },
 };
 

@@ -5,8 +5,8 @@ import { clientUrl, etcdProbes, parseEndpointHealth, type EtcdClusterFacts, type
 import { parseSections } from '../engine/shell.ts';
 import { StepError, type StepContext, type StepDefinition } from '../engine/step-definition.ts';
 import { binaryJobs, byTemplate, copyCommands, ensureServices, plannedFileProbes, syncJobs, touches } from './step-support.ts';
-import { unreachableProbe } from '../checkers/probe.ts';
 import { timeout } from '../engine/timeouts.ts';
+import { checkNodes } from '../engine/node-checks.ts';
 
 const UNIT = byTemplate('systemd/etcd.service');
 const ETCD_BIN = '/usr/local/bin/etcd';
@@ -133,12 +133,10 @@ export const etcdStep: StepDefinition = {
         }
       }),
     );
-    const units = await Promise.all(
-      ctx.nodes.map((node) => plannedFileProbes(ctx.paths, ctx.session(node), UNIT, 'run `hardway-lab up --step etcd`').catch((error: unknown) => [unreachableProbe(node.name, error)])),
-    );
+    const units = await checkNodes(ctx, { facts: (session) => plannedFileProbes(ctx.paths, session, UNIT, 'run `hardway-lab up --step etcd`'), judge: (probes) => probes });
     // A member whose unit is not running is unhealthy for a reason already known: no second question.
     const stopped = new Set(members.filter((m) => m.output !== undefined && (parseSections(m.output).get('active') ?? '').trim() !== 'active').map((m) => clientUrl(m.node)));
-    return [...etcdProbes(ctx.plan, members, await clusterFacts(ctx, stopped)), ...units.flat()];
+    return [...etcdProbes(ctx.plan, members, await clusterFacts(ctx, stopped)), ...units];
   },
 };
 
