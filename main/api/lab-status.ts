@@ -15,6 +15,9 @@ import type { NodeStatus, Provider } from '../providers/provider.ts';
 import type { ExecResult } from '../ssh/ssh-errors.ts';
 import { adminKubeconfigPath } from '../steps/host-kubectl.ts';
 import { labRoute, type LabRoute } from '../providers/lab-route.ts';
+import { parseSections, provisionScript } from '../engine/shell.ts';
+import { parseEndpointHealth, parseEndpointStatus, parseMemberList } from '../checkers/etcd-cluster.ts';
+import { etcdEndpoints } from '../steps/etcd.ts';
 
 export interface StatusSources {
   plan: Plan;
@@ -22,7 +25,7 @@ export interface StatusSources {
   provider?: Provider;
   /** Why there is no provider, for the node cards. */
   providerMissing?: string;
-  exec?: (node: string, command: string, options: { timeoutMs: number }) => Promise<ExecResult>;
+  exec?: (node: string, command: string, options: { timeoutMs: number; stdin?: string }) => Promise<ExecResult>;
   components: (node: PlannedNode) => string[];
   /**
    * True when SSH goes somewhere other than the VMs' own addresses (tests point every node at a
@@ -147,10 +150,6 @@ function splitSections(stdout: string): Record<string, string> {
   return sections;
 }
 
-const ETCDCTL =
-  'etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/etcd/ca.crt ' +
-  '--cert=/etc/etcd/etcd-server.crt --key=/etc/etcd/etcd-server.key --command-timeout=5s';
-
 async function etcdStatus(sources: StatusSources, nodes: NodeRuntime[], timeoutMs: number): Promise<EtcdStatus> {
   const controllers = sources.plan.nodes.filter((n) => n.role === 'controller');
   const runtimeOf = (name: string) => nodes.find((n) => n.node === name);
@@ -169,33 +168,28 @@ async function etcdStatus(sources: StatusSources, nodes: NodeRuntime[], timeoutM
   let lastError = '';
   for (const controller of active) {
     try {
-      const command = [
-        `${ETCDCTL} member list -w json`,
-        `echo ${MARK}`,
-        `${ETCDCTL} endpoint status --cluster -w json 2>/dev/null`,
-        `echo ${MARK}`,
-        `${ETCDCTL} endpoint health --cluster -w json 2>/dev/null`,
-        'true',
-      ].join('; ');
-      const result = await sources.exec!(controller.name, command, { timeoutMs: timeoutMs * 2 });
-      const [listText = '', statusText = '', healthText = ''] = result.stdout.split(MARK);
-      if (!listText.trim()) {
-        lastError = `${controller.name}: etcdctl member list gave nothing: ${result.stderr.trim().split('\n').at(-1) ?? ''}`;
+      // The etcd checker's own facts script and parsers: the dashboard and `hardway-lab check etcd`
+      // read the same answers.
+      const result = await sources.exec!(controller.name, `bash -s -- ${etcdEndpoints({ plan: sources.plan })} 5`, { timeoutMs: timeoutMs * 2, stdin: provisionScript('checks/etcd-cluster-facts.sh') });
+      const sections = parseSections(result.stdout);
+      const listText = sections.get('member-list')?.trim() ?? '';
+      if (!listText.startsWith('{')) {
+        lastError = `${controller.name}: etcdctl member list gave nothing: ${sections.get('member-list-stderr')?.trim().split('\n').at(-1) ?? ''}`;
         continue;
       }
-      const list = parseJson<{ members?: Array<{ ID: string; name?: string; clientURLs?: string[] }> }>(listText);
-      const statuses = parseJson<Array<{ Endpoint: string; Status: { header: { member_id: string }; leader: string } }>>(statusText) ?? [];
-      const health = parseJson<Array<{ endpoint: string; health: boolean; error?: string }>>(healthText) ?? [];
-      const leaderId = statuses.find((s) => s.Status.leader && s.Status.leader !== '0')?.Status.leader;
-      const members: EtcdMember[] = (list?.members ?? []).map((m) => {
-        const clientUrl = m.clientURLs?.[0];
+      const list = parseMemberList(listText);
+      const statuses = tryParse(sections.get('endpoint-status'), parseEndpointStatus);
+      const health = tryParse(sections.get('endpoint-health'), parseEndpointHealth);
+      const leaderId = statuses.find((s) => s.leader && s.leader !== '0')?.leader;
+      const members: EtcdMember[] = list.map((m) => {
+        const clientUrl = m.clientURLs[0];
         const healthEntry = health.find((h) => clientUrl !== undefined && h.endpoint === clientUrl);
         return {
-          name: m.name || `(unstarted ${m.ID})`,
-          id: m.ID,
+          name: m.name || `(unstarted ${m.id})`,
+          id: m.id,
           clientUrl,
-          isLeader: leaderId !== undefined && m.ID === leaderId,
-          healthy: healthEntry ? healthEntry.health : clientUrl && statuses.some((s) => s.Endpoint === clientUrl) ? true : health.length ? false : 'unknown',
+          isLeader: leaderId !== undefined && m.id === leaderId,
+          healthy: healthEntry ? healthEntry.health : clientUrl && statuses.some((s) => s.endpoint === clientUrl) ? true : health.length ? false : 'unknown',
         };
       });
       const healthy = members.filter((m) => m.healthy === true).length;
@@ -220,14 +214,12 @@ async function etcdStatus(sources: StatusSources, nodes: NodeRuntime[], timeoutM
   return { health: 'unknown', members: [], detail: `etcd could not be asked: ${lastError}` };
 }
 
-/** JSON with etcd's 64-bit ids kept as strings (they do not fit a JavaScript number). */
-function parseJson<T>(text: string): T | undefined {
-  const trimmed = text.trim();
-  if (!trimmed) return undefined;
+/** A section etcdctl may have left empty or cut short: nothing, rather than a failed sweep. */
+function tryParse<T>(text: string | undefined, parse: (text: string) => T[]): T[] {
   try {
-    return JSON.parse(trimmed.replace(/("(?:ID|member_id|leader|cluster_id|raft_term|revision|raft_index|raft_applied_index)"\s*:\s*)(\d+)/g, '$1"$2"')) as T;
+    return text?.trim() ? parse(text.trim()) : [];
   } catch {
-    return undefined;
+    return [];
   }
 }
 

@@ -69,6 +69,9 @@ import { ETCDCTL } from '../../main/drills/lab-terms.ts';
 import { proveDrill, proveExercise, proveUpgrade, type DrillProof, type ExerciseProof, type UpgradeProof } from '../helpers/drill-rounds.ts';
 import { upgradeArtifactsReason } from '../helpers/lab-artifacts.ts';
 import { labDrillParts } from '../../main/cli/drill-commands.ts';
+import { collectLabStatus } from '../../main/api/lab-status.ts';
+import { nodeComponents } from '../../main/api/lab-service.ts';
+import type { ApiHealth, EtcdStatus } from '../../main/shared/api-contract.ts';
 
 const RUNNER = fileURLToPath(new URL('../helpers/netns-scenario-runner.ts', import.meta.url));
 const THIS_MODULE = fileURLToPath(import.meta.url);
@@ -333,6 +336,8 @@ export interface FaultRounds {
   };
   /** C: everything in place, one sweep of the scope's steps. */
   sweep: { seconds: number; checks: CompactCheck[] };
+  /** The dashboard's status sweep (what the app shows) with the same faults in place. */
+  dashboard: { etcd: EtcdStatus; api: ApiHealth; units: Record<string, Record<string, string>> };
 }
 
 export interface HardwayStoryResult {
@@ -666,6 +671,9 @@ async function faultRounds(lab: Lab, scope: StoryScope): Promise<FaultRounds> {
   const checks: CompactCheck[] = [];
   for (const step of stepsUntil(lab, lastStep({ scope }))) checks.push(await checkOne(lab, step));
   f.sweep = { seconds: (Date.now() - t) / 1000, checks };
+  // The dashboard's own sweep, as the app runs it, with the same faults in place.
+  const status = await collectLabStatus({ plan: lab.plan, paths: lab.paths, provider: lab.runtime.provider, exec: (node, command, options) => pool.exec(node, command, options), components: nodeComponents });
+  f.dashboard = { etcd: status.etcd, api: status.api, units: Object.fromEntries(status.nodes.map((n) => [n.node, Object.fromEntries(n.units.map((u) => [u.unit, u.state]))])) };
   return f as FaultRounds;
 }
 

@@ -32,6 +32,7 @@ import {
   assertApiServerStopped,
   assertApiServersReady,
   assertDnsAndRbacFaultsCaught,
+  assertDashboardAgrees,
   assertDrillsProven,
   assertRestoreExercise,
   assertEveryStepGreen,
@@ -146,6 +147,8 @@ test(`the hard way on 3 controllers behind the LB${WORKERS ? ' and a worker: all
     assertSweepNamesFaults(sweep, ALL_STEPS, ['control-plane', 'rbac', 'load-balancer', 'workers', 'admin-access', 'coredns', 'smoke-test']);
     assert.match(find(byStep(sweep, 'pod-routes'), "route to worker-0's pods", 'controller-1')?.hint ?? '', /ip route add 10\.200\.0\.0\/24 via 10\.240\.0\.21/, JSON.stringify(byStep(sweep, 'pod-routes').failing));
   });
+
+  await t.test('the dashboard agrees with the checkers with the faults in place: the same etcd member unhealthy, the same API server stopped', () => assertDashboardAgrees(f));
 
   await t.test('up repairs every fault: it resumes at the first failing step and ends green', () => assertRepaired(r, STEPS));
 

@@ -219,3 +219,22 @@ export function assertRestoreExercise(r: HardwayStoryResult): void {
   assert.equal(right.solved, true);
   assert.ok(right.stages[1]!.probes.find((p) => /new cluster id/.test(p.name))?.ok, 'etcd was really restored');
 }
+
+/**
+ * The dashboard and the checkers agree with the faults in place: the etcd member the etcd checker
+ * names is the one the dashboard shows unhealthy (2 of 3, degraded, not down), and the stopped API
+ * server the control-plane checker names is the one whose unit the dashboard shows inactive.
+ */
+export function assertDashboardAgrees(f: HardwayStoryResult['faults']): void {
+  const d = f.dashboard;
+  const etcd = byStep(f.sweep.checks, 'etcd');
+  assert.ok(etcd.failing.some((p) => p.node === 'controller-2'), `the etcd checker names controller-2: ${JSON.stringify(etcd.failing)}`);
+  assert.equal(d.etcd.health, 'degraded', d.etcd.detail);
+  assert.match(d.etcd.detail, /^2\/3 members healthy \(not healthy: controller-2\)/);
+  assert.equal(d.units['controller-2']?.etcd, 'inactive');
+  const controlPlane = byStep(f.sweep.checks, 'control-plane');
+  assert.ok(controlPlane.failing.some((p) => p.node === 'controller-1'), `the control-plane checker names controller-1: ${JSON.stringify(controlPlane.failing)}`);
+  assert.equal(d.units['controller-1']?.['kube-apiserver'], 'inactive');
+  for (const node of ['controller-0', 'controller-2']) assert.equal(d.units[node]?.['kube-apiserver'], 'active', `${node}'s API server runs`);
+}
+
