@@ -18,6 +18,7 @@ import { labRoute, type LabRoute } from '../providers/lab-route.ts';
 import { parseSections, provisionScript } from '../engine/shell.ts';
 import { parseEndpointHealth, parseEndpointStatus, parseMemberList } from '../checkers/etcd-cluster.ts';
 import { etcdEndpoints } from '../steps/etcd.ts';
+import { parseNodeList } from '../checkers/cluster.ts';
 
 export interface StatusSources {
   plan: Plan;
@@ -275,8 +276,10 @@ async function kubeNodesStatus(sources: StatusSources, api: ApiHealth, timeoutMs
   });
   if (result.code === 127) return { health: 'unknown', nodes: [], detail: 'kubectl is not installed on this host' };
   if (result.code !== 0) return { health: 'unknown', nodes: [], detail: `kubectl get nodes failed: ${result.stderr.trim().split('\n').at(-1) ?? ''}` };
-  const parsed = JSON.parse(result.stdout) as { items: Array<{ metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } }> };
-  const nodes = parsed.items.map((item) => ({ name: item.metadata.name, ready: item.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false }));
+  // Read as the admin-access checker reads it.
+  const listed = parseNodeList(result.stdout);
+  if (!listed) return { health: 'unknown', nodes: [], detail: `kubectl get nodes printed no node list: ${result.stdout.trim().slice(0, 200)}` };
+  const nodes = listed.map((n) => ({ name: n.name, ready: n.ready }));
   const workers = sources.plan.nodes.filter((n) => n.role === 'worker').length;
   const ready = nodes.filter((n) => n.ready).length;
   return {

@@ -13,8 +13,28 @@ export interface CommandOutcome {
 
 const said = (o: CommandOutcome) => brief((o.stderr || o.stdout).trim(), 200);
 
-interface NodeList {
-  items: { metadata: { name: string }; status: { conditions?: { type: string; status: string }[]; addresses?: { type: string; address: string }[] } }[];
+/** A node as `kubectl get nodes -o json` shows it: what the checkers, the steps and the dashboard read. */
+export interface KubeNodeFacts {
+  name: string;
+  ready: boolean;
+  internalIp?: string;
+}
+
+/** `kubectl get nodes -o json` → its nodes; undefined when the output is not a node list. */
+export function parseNodeList(stdout: string): KubeNodeFacts[] | undefined {
+  type Item = { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[]; addresses?: { type: string; address: string }[] } };
+  let items: Item[];
+  try {
+    items = (JSON.parse(stdout) as { items: Item[] }).items;
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(items)) return undefined;
+  return items.map((i) => ({
+    name: i.metadata.name,
+    ready: i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    internalIp: i.status?.addresses?.find((a) => a.type === 'InternalIP')?.address,
+  }));
 }
 
 export function adminAccessProbes(plan: Plan, facts: { kubeconfigServer?: string; version: CommandOutcome; nodes: CommandOutcome }): Probe[] {
@@ -43,16 +63,11 @@ export function adminAccessProbes(plan: Plan, facts: { kubeconfigServer?: string
       hint: 'check the load balancer (`hardway-lab check load-balancer`) and that the host reaches the lab network',
     }),
   );
-  let nodes: NodeList | undefined;
-  try {
-    nodes = JSON.parse(facts.nodes.stdout) as NodeList;
-  } catch {
-    nodes = undefined;
-  }
+  const nodes = parseNodeList(facts.nodes.stdout);
   for (const worker of plan.nodes.filter((n) => n.role === 'worker')) {
-    const item = nodes?.items.find((i) => i.metadata.name === worker.name);
-    const ready = item?.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-    const internal = item?.status.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    const item = nodes?.find((i) => i.name === worker.name);
+    const ready = item?.ready ?? false;
+    const internal = item?.internalIp;
     probes.push(
       probe({
         name: 'node registered and Ready',
@@ -254,15 +269,10 @@ export function smokeProbes(plan: Plan, f: SmokeFacts): Probe[] {
     }),
   );
   const workers = plan.nodes.filter((n) => n.role === 'worker');
-  let nodes: NodeList | undefined;
-  try {
-    nodes = JSON.parse(f.nodes.stdout) as NodeList;
-  } catch {
-    nodes = undefined;
-  }
+  const nodes = parseNodeList(f.nodes.stdout);
   const notReady = workers.filter((w) => {
-    const item = nodes?.items.find((i) => i.metadata.name === w.name);
-    return !(item?.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && item.status.addresses?.some((a) => a.type === 'InternalIP' && a.address === w.ip));
+    const item = nodes?.find((i) => i.name === w.name);
+    return !(item?.ready && item.internalIp === w.ip);
   });
   probes.push(
     probe({

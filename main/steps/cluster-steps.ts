@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { get } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { adminAccessProbes, corednsProbes, plainSecrets, smokeProbes, type CommandOutcome } from '../checkers/cluster.ts';
+import { adminAccessProbes, corednsProbes, parseNodeList, plainSecrets, smokeProbes, type CommandOutcome } from '../checkers/cluster.ts';
 import { parseKubeconfig } from '../checkers/kubeconfigs.ts';
 import { unreachableProbe } from '../checkers/probe.ts';
 import { renderTemplate } from '../render/template.ts';
@@ -39,9 +39,9 @@ export const adminAccessStep: StepDefinition = {
     const deadline = Date.now() + timeout(ctx.timing, 'nodesReady');
     for (;;) {
       const nodes = await kubectl(ctx, ['get', 'nodes', '-o', 'json']);
-      if (nodes.code === 0) {
-        const items = (JSON.parse(nodes.stdout) as { items: { metadata: { name: string }; status: { conditions?: { type: string; status: string }[] } }[] }).items;
-        const ready = workers.filter((w) => items.find((i) => i.metadata.name === w)?.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      const items = nodes.code === 0 ? parseNodeList(nodes.stdout) : undefined;
+      if (items) {
+        const ready = workers.filter((w) => items.find((i) => i.name === w)?.ready);
         if (ready.length === workers.length) return;
         ctx.progress(`waiting for nodes to be Ready: ${ready.length} of ${workers.length}`, ready.length / Math.max(workers.length, 1));
       }
