@@ -1,12 +1,13 @@
 // The dashboard's live view of a lab, gathered in one sweep: VM states from the provider; load,
 // memory, uptime and the systemd state of each node's components over SSH (one short command per
-// node, in parallel); etcd members, health and leader from etcdctl on a controller; the API's
-// /readyz through the load balancer; Kubernetes nodes Ready from kubectl. Anything that cannot be
-// asked yet (a VM down, etcd not installed) is reported as `unknown` with the reason, never guessed.
+// node, in parallel); etcd members, health and leader from the etcd checker's own facts script and
+// parsers on a controller; the API's /readyz through the load balancer with the checkers' HTTPS
+// probe; Kubernetes nodes Ready as the admin-access checker reads `kubectl get nodes`. Anything that
+// cannot be asked yet (a VM down, etcd not installed) is reported as `unknown` with the reason,
+// never guessed.
 
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import type { ApiHealth, EtcdMember, EtcdStatus, KubeNodes, LabStatus, NodeRuntime, UnitState } from '../shared/api-contract.ts';
 import type { Plan, PlannedNode } from '../plan/address-plan.ts';
@@ -19,6 +20,7 @@ import { parseSections, provisionScript } from '../engine/shell.ts';
 import { parseEndpointHealth, parseEndpointStatus, parseMemberList } from '../checkers/etcd-cluster.ts';
 import { etcdEndpoints } from '../steps/etcd.ts';
 import { parseNodeList } from '../checkers/cluster.ts';
+import { httpsGet } from '../checkers/host-network.ts';
 
 export interface StatusSources {
   plan: Plan;
@@ -235,33 +237,25 @@ async function apiHealth(sources: StatusSources, vmStates: Map<string, NodeStatu
   if (!route.here) return { health: 'unknown', url, detail: route.reason };
   const caPath = join(sources.paths.pki, 'ca.crt');
   if (!existsSync(caPath)) return { health: 'unknown', url, detail: 'the lab has no CA yet (run `hardway-lab render` or create the cluster)' };
-  const ca = readFileSync(caPath);
-  return new Promise<ApiHealth>((resolve) => {
-    const req = request(url, { ca, timeout: Math.min(timeoutMs, 8000), headers: { accept: 'text/plain' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body = (body + c).slice(0, 2000)));
-      res.on('end', () => {
-        const ok = res.statusCode === 200 && body.trim() === 'ok';
-        resolve({ health: ok ? 'ok' : 'degraded', url, detail: ok ? 'GET /readyz → ok' : `GET /readyz → HTTP ${res.statusCode}: ${body.trim().split('\n').slice(-3).join(' ')}` });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.min(timeoutMs, 8000) / 1000} s`)));
-    req.on('error', (error: NodeJS.ErrnoException) => {
-      const refused = error.code === 'ECONNREFUSED';
-      const unreachable = error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH';
-      resolve({
-        health: refused ? 'down' : 'unknown',
-        url,
-        detail: refused
-          ? `connection refused: nothing listens on ${apiEndpoint.host}:${apiEndpoint.port} (haproxy or the API servers are not running)`
-          : unreachable
-            ? `this host cannot reach ${apiEndpoint.ip} (${error.code}); the lab network is not up here`
-            : `no answer: ${error.message}`,
-      });
-    });
-    req.end();
-  });
+  // The same HTTPS probe the load-balancer checker makes from the host, verified with the lab CA.
+  const limitMs = Math.min(timeoutMs, 8000);
+  const answer = await httpsGet(url, { ca: readFileSync(caPath, 'utf8'), timeoutMs: limitMs });
+  if (answer.status !== undefined) {
+    const body = (answer.body ?? '').trim();
+    const ok = answer.status === 200 && body === 'ok';
+    return { health: ok ? 'ok' : 'degraded', url, detail: ok ? 'GET /readyz → ok' : `GET /readyz → HTTP ${answer.status}: ${body.split('\n').slice(-3).join(' ')}` };
+  }
+  const refused = answer.code === 'ECONNREFUSED';
+  const unreachable = answer.code === 'EHOSTUNREACH' || answer.code === 'ENETUNREACH';
+  return {
+    health: refused ? 'down' : 'unknown',
+    url,
+    detail: refused
+      ? `connection refused: nothing listens on ${apiEndpoint.host}:${apiEndpoint.port} (haproxy or the API servers are not running)`
+      : unreachable
+        ? `this host cannot reach ${apiEndpoint.ip} (${answer.code}); the lab network is not up here`
+        : `no answer: ${answer.seen}`,
+  };
 }
 
 async function kubeNodesStatus(sources: StatusSources, api: ApiHealth, timeoutMs: number): Promise<KubeNodes> {

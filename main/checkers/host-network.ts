@@ -9,6 +9,8 @@ export interface HostProbeResult {
   seen: string;
   status?: number;
   body?: string;
+  /** The socket error's code when there was no answer (ECONNREFUSED, EHOSTUNREACH...). */
+  code?: string;
 }
 
 export function httpsGet(url: string, options: { ca: string; cert?: string; key?: string; timeoutMs?: number }): Promise<HostProbeResult> {
@@ -26,7 +28,10 @@ export function httpsGet(url: string, options: { ca: string; cert?: string; key?
       });
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${options.timeoutMs ?? 10_000} ms`)));
-    req.on('error', (error) => resolve({ ok: false, seen: (error as NodeJS.ErrnoException).code ? `${(error as NodeJS.ErrnoException).code}: ${error.message}` : error.message }));
+    req.on('error', (error) => {
+      const code = (error as NodeJS.ErrnoException).code;
+      resolve({ ok: false, code, seen: code ? `${code}: ${error.message}` : error.message });
+    });
     req.end();
   });
 }
