@@ -5,9 +5,11 @@
 // the LB, and its workers) is booted and shared by every part of the story — a 2-core host under
 // TCG cannot afford two — and destroyed at the end.
 //
-// Three scopes. `cluster` (every `npm test`, hardway-steps.test.ts): lb + 3 controllers + 1
-// worker, all 14 steps. `control-plane` (HWL_STORY_SCOPE=control-plane): the same nodes, preflight to load-balancer,
-// the worker idle. `full` (the opt-in tier): 2 workers, all 14 steps, pod traffic between them.
+// Three scopes. `control-plane` (every `npm test`, hardway-steps.test.ts): lb + 3 controllers + 1
+// worker; the faults, the repair and the drills on the control plane (preflight to
+// load-balancer), then (`finish`) the rest of the steps on the worker. `cluster`
+// (HWL_STORY_SCOPE=cluster): the same nodes, all 14 steps first, with the node faults and every
+// drill. `full` (the opt-in tier): 2 workers, all 14 steps, pod traffic between them.
 //
 // The story, in order ([workers]: the scopes that reach the workers; [full]: two workers only):
 //   1. `up` in a child process, killed with SIGKILL while step etcd runs;
@@ -115,6 +117,12 @@ export interface HardwayLabArgs {
    */
   lessons?: string[];
   lessonsLeftOut?: string;
+  /**
+   * [control-plane] last of all: `up` the rest of the way (workers, admin access, pod routes,
+   * CoreDNS, the smoke test), each step's checker right after it and the earlier ones as `up`
+   * verifies them before it resumes.
+   */
+  finish?: boolean;
 }
 
 export type StoryScope = 'control-plane' | 'cluster' | 'full';
@@ -133,7 +141,7 @@ function reachesWorkers(scope: StoryScope | undefined): boolean {
  * The spec file of the story's lab: the `ha` topology at the smallest sizes that still have 3
  * controllers behind the LB — 1 vCPU each (six VMs of -smp 2 on a 2-core host under TCG
  * crash-loop the API servers) — and one worker but in the full scope (in the control-plane scope
- * it idles; a spec needs one). Written into the lab like `hardway-lab init` does, so the browser-mode server of the UI
+ * it gets its steps at the end). Written into the lab like `hardway-lab init` does, so the browser-mode server of the UI
  * part reads the same spec as the engine here (else it would render the files of the preset).
  */
 export function hardwaySpecText(args: Pick<HardwayLabArgs, 'name' | 'shape' | 'scope'>): string {
@@ -374,6 +382,8 @@ export interface HardwayStoryResult {
   sshAcrossDestroy?: SshAcrossDestroy;
   /** 7. The drills and exercises this scope reaches, each proven on the green lab after the repair. */
   drills?: DrillRounds;
+  /** [control-plane, finish] `up` from the workers step to the end, after the drills. */
+  finished?: ReturnType<typeof compactUp> & { seconds: number };
 }
 
 export interface DrillRounds {
@@ -576,6 +586,13 @@ export async function hardwayStory(args: HardwayLabArgs): Promise<HardwayStoryRe
     // 7. Every drill and exercise the scope reaches: inject, the named checker fails, the reference
     //    fix, green again. HWL_DRILLS=off leaves them out (a quicker look while developing).
     if (result.repaired.ok && process.env.HWL_DRILLS !== 'off') result.drills = await drillRounds(lab, scope, args);
+
+    // 7b. [control-plane] The rest of the hard way on the worker, then every step's checker green.
+    if (args.finish && !withWorkers && result.repaired.ok) {
+      log('the rest of the hard way: workers, admin access, pod routes, CoreDNS, the smoke test');
+      t = Date.now();
+      result.finished = { ...compactUp(await lab.engine.up({ finalCheck: false })), seconds: (Date.now() - t) / 1000 };
+    }
 
     // 8. Stop and start (and a host crash), each back to every checker green.
     if (args.lifecycle?.length && result.repaired.ok) result.lifecycle = await lifecycleRounds(lab, args.lifecycle);

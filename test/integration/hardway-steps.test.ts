@@ -1,12 +1,14 @@
 // The hard way on real VMs: 3 controllers behind the LB and one worker, 1 vCPU each, qemu provider
 // inside a network namespace of its own, with every binary built from its Go module and the lab's
 // own images (the test runner's artifacts tier). One lab, one story (hardway-lab-scenarios.ts):
-// every step (HWL_STORY_SCOPE=control-plane: preflight to load-balancer only): kill -9 mid-step and resume;
+// by default the control plane first (preflight to load-balancer): kill -9 mid-step and resume;
 // every step green (etcd over mutual TLS, three API servers, controller managers and schedulers
-// with their leases, RBAC, haproxy, containerd/runc/CNI, kubelet and kube-proxy, pod routes, CoreDNS
-// and the smoke test); re-runs that change nothing; the UI on the running cluster; real faults
-// caught with the hints that name their fixes; `up` repairing them; then drills and exercises of
-// main/drills: the default run's share (DEFAULT_LESSONS), all of them with HWL_DRILLS=all.
+// with their leases, RBAC, haproxy); re-runs that change nothing; the UI on the running control
+// plane; real faults caught with the hints that name their fixes; `up` repairing them; the drills
+// and exercises of the control plane (the default run's share, DEFAULT_LESSONS; all of them with
+// HWL_DRILLS=all); then the rest of the hard way on the worker (containerd/runc/CNI, kubelet and
+// kube-proxy, pod routes, CoreDNS and the smoke test) and every checker of all 14 steps green.
+// HWL_STORY_SCOPE=cluster runs all 14 steps first, then the node faults and every drill.
 //
 // The full tier (test/full/hardway-full.test.ts) runs the same story on two workers (pod traffic
 // between them, the preset's own shape with HWL_HA_SIZES=1).
@@ -52,23 +54,26 @@ import {
 
 const SCENARIOS = fileURLToPath(new URL('./hardway-lab-scenarios.ts', import.meta.url));
 const built = testArtifacts();
-// All 14 steps on the worker (workers, admin access, pod routes, CoreDNS, the smoke test, the node
-// faults); HWL_STORY_SCOPE=control-plane stops after the load-balancer step.
-const SCOPE: StoryScope = process.env.HWL_STORY_SCOPE === 'control-plane' ? 'control-plane' : 'cluster';
+// HWL_STORY_SCOPE=cluster: all 14 steps before the faults (the node faults too: kube-proxy, CoreDNS,
+// RBAC, a kubelet, a route) and every drill. Measured under TCG on the 2-core host it does not fit
+// the default run's budget: `up` of all 14 steps alone took 29.5 minutes, and every check slows
+// down once the worker runs pods (docs/steps.md). The default does the control plane's story,
+// then the worker's steps once, at the end.
+const SCOPE: StoryScope = process.env.HWL_STORY_SCOPE === 'cluster' ? 'cluster' : 'control-plane';
 const WORKERS = SCOPE === 'cluster';
-const notWorkers = !WORKERS && 'the control-plane scope (HWL_STORY_SCOPE=control-plane; the default runs it)';
+const notWorkers = !WORKERS && 'the default scope (HWL_STORY_SCOPE=cluster runs it)';
 const ALL_STEPS = HARDWAY_STEPS.map((s) => s.id);
 const STEPS = WORKERS ? ALL_STEPS : ALL_STEPS.slice(0, ALL_STEPS.indexOf('load-balancer') + 1);
 // The drills of the control plane run in every scope; the nodes' ones need the workers.
 const CONTROL_PLANE_DRILLS = ['apiserver-cert-no-lb-san', 'etcd-cert-expired', 'etcd-member-down', 'etcd-quorum-lost', 'encryption-config-missing', 'scheduler-stopped'];
 const WORKER_DRILLS = ['kubelet-cert-no-client-auth', 'pod-route-lost', 'kube-proxy-stopped', 'coredns-corefile-broken', 'kubelet-wrong-cluster-dns', 'apiserver-kubelet-rbac-removed', 'workers-cordoned'];
-// The default run's share of the drills and exercises: all 14 steps and the node faults leave
-// room for about a quarter of an hour of them under TCG (docs/drills.md has each one's time).
-// One drill of each kind of fault the story's own faults do not already make (a certificate, a
-// stopped etcd member, a stopped scheduler, a cordon, a lost route, a kubelet certificate), and
-// the three exercises. HWL_DRILLS=all proves all 13 here; the full tier always does.
-const DEFAULT_LESSONS = ['apiserver-cert-no-lb-san', 'etcd-member-down', 'scheduler-stopped', 'kubelet-cert-no-client-auth', 'pod-route-lost', 'workers-cordoned', 'etcd-backup-restore', 'drain-and-uncordon', 'certificate-rotation'];
-const LESSONS = process.env.HWL_DRILLS === 'all' ? undefined : DEFAULT_LESSONS;
+// The default run's share of the drills and exercises: with the worker's steps at the end, the
+// budget holds four of the control plane's six drills (docs/drills.md has each one's time) and the
+// restore exercise: a certificate without the LB's SAN, an etcd member down, a secret written
+// without encryption at rest, the schedulers stopped. etcd-quorum-lost and etcd-cert-expired (5.4
+// minutes together under TCG) run with HWL_DRILLS=all, in the cluster scope and in the full tier.
+const DEFAULT_LESSONS = ['apiserver-cert-no-lb-san', 'etcd-member-down', 'encryption-config-missing', 'scheduler-stopped', 'etcd-backup-restore'];
+const LESSONS = process.env.HWL_DRILLS === 'all' || WORKERS ? undefined : DEFAULT_LESSONS;
 // Opt-in until measured inside the default run's budget: HWL_LIFECYCLE=stop-start,crash-start adds
 // the lifecycle rounds after the repair, HWL_UI_CANCEL=1 a step run and cancelled from the UI.
 const LIFECYCLE = (process.env.HWL_LIFECYCLE ?? '').split(',').filter(Boolean) as ('stop-start' | 'crash-start')[];
@@ -80,10 +85,10 @@ const noUi = chromiumUnavailableReason();
 if (!skip && noUi) console.warn(`SKIPPED (inside this test): the UI on the running cluster: ${noUi}`);
 
 
-test(`the hard way on 3 controllers behind the LB${WORKERS ? ' and a worker: all 14 steps' : ': the control plane, preflight to load-balancer'} green, the UI on it, faults caught with their hints, \`up\` repairs`, { skip, timeout: 85 * 60_000 }, async (t) => {
+test(`the hard way on 3 controllers behind the LB and a worker${WORKERS ? ': all 14 steps' : ': the control plane'} green, the UI on it, faults caught with their hints, \`up\` repairs, drills${WORKERS ? '' : ', then the worker\'s steps: all 14 green'}`, { skip, timeout: 85 * 60_000 }, async (t) => {
   const labDir = mkdtempSync(join(tmpdir(), 'hwl-steps-lab-'));
   const r = await withNetworkNamespace('steps', async (ns) => {
-    const run = await ns.runScenario<HardwayStoryResult>(SCENARIOS, 'hardwayStory', { labDir, artifactsDir: built.artifacts!.root, ui: !noUi, scope: SCOPE, lifecycle: LIFECYCLE, uiCancel: UI_CANCEL, lessons: LESSONS, lessonsLeftOut: 'left out of the default run for its time budget (HWL_DRILLS=all, or the full tier, proves it)', screenshots: process.env.HWL_SCREENSHOTS ? SCREENSHOTS : undefined }, { timeoutMs: 80 * 60_000 });
+    const run = await ns.runScenario<HardwayStoryResult>(SCENARIOS, 'hardwayStory', { labDir, artifactsDir: built.artifacts!.root, ui: !noUi, scope: SCOPE, finish: !WORKERS, lifecycle: LIFECYCLE, uiCancel: UI_CANCEL, lessons: LESSONS, lessonsLeftOut: 'left out of the default run for its time budget (HWL_DRILLS=all, or the full tier, proves it)', screenshots: process.env.HWL_SCREENSHOTS ? SCREENSHOTS : undefined }, { timeoutMs: 80 * 60_000 });
     console.log(`the story took ${run.seconds} s`);
     assert.deepEqual(ns.pids(), [], 'no process left in the namespace');
     return run.result;
@@ -173,6 +178,12 @@ test(`the hard way on 3 controllers behind the LB${WORKERS ? ' and a worker: all
     assert.equal(rotation.error, undefined, rotation.error);
     assert.deepEqual(rotation.stages.map((s) => s.passed), [true, true], JSON.stringify(rotation.stages, null, 1));
     for (const stage of rotation.stages) assert.equal(stage.probes.find((p) => p.name === 'no API server left the load balancer')?.ok, true, JSON.stringify(stage.probes));
+  });
+
+  await t.test('the rest of the hard way on the worker (containerd, runc and CNI, kubelet and kube-proxy, pod routes, CoreDNS, the smoke test): every checker of all 14 steps passes', { skip: WORKERS && 'the cluster scope did all 14 steps first' }, () => {
+    assert.ok(r.finished, 'the last `up` ran (after a green repair)');
+    console.log(`the rest of the hard way: ${r.finished.seconds} s`);
+    assertEveryStepGreen(r.finished, ALL_STEPS);
   });
 
   await t.test('stop, then start: the VMs go down in order and come back, every checker passes again, no certificate re-issued, etcd keeps its data', { skip: !LIFECYCLE.includes('stop-start') && 'not in this run' }, () => assertLifecycleRound(r, 'stop-start', STEPS));
