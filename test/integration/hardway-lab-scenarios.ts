@@ -700,7 +700,7 @@ async function drillRounds(lab: Lab, scope: StoryScope, args: Pick<HardwayLabArg
   const rounds: DrillRounds = { proofs: [], skipped: [], seconds: 0 };
   // Why a lesson is not proven in this run: one of the lab's own (unavailableReason), or left out.
   const whyNot = (lesson: Parameters<typeof unavailableReason>[0]): string | undefined =>
-    args.lessons && !args.lessons.includes(lesson.id) ? `is ${args.lessonsLeftOut ?? 'not in this run'}` : unavailableReason(lesson, parts);
+    unavailableReason(lesson, parts) ?? (args.lessons && !args.lessons.includes(lesson.id) ? `is ${args.lessonsLeftOut ?? 'not in this run'}` : undefined);
   for (const drill of DRILLS) {
     const reason = whyNot(drill);
     if (reason) {
