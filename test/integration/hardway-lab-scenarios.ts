@@ -7,7 +7,7 @@
 //
 // Three scopes. `control-plane` (every `npm test`, hardway-steps.test.ts): lb + 3 controllers + 1
 // worker; the faults, the repair and the drills on the control plane (preflight to
-// load-balancer), then (`finish`) the rest of the steps on the worker. `cluster`
+// load-balancer), then with `finish` (HWL_STORY_FINISH=1) the rest of the steps on the worker. `cluster`
 // (HWL_STORY_SCOPE=cluster): the same nodes, all 14 steps first, with the node faults and every
 // drill. `full` (the opt-in tier): 2 workers, all 14 steps, pod traffic between them.
 //
@@ -141,7 +141,7 @@ function reachesWorkers(scope: StoryScope | undefined): boolean {
  * The spec file of the story's lab: the `ha` topology at the smallest sizes that still have 3
  * controllers behind the LB — 1 vCPU each (six VMs of -smp 2 on a 2-core host under TCG
  * crash-loop the API servers) — and one worker but in the full scope (in the control-plane scope
- * it gets its steps at the end). Written into the lab like `hardway-lab init` does, so the browser-mode server of the UI
+ * it idles, or gets its steps at the end with `finish`). Written into the lab like `hardway-lab init` does, so the browser-mode server of the UI
  * part reads the same spec as the engine here (else it would render the files of the preset).
  */
 export function hardwaySpecText(args: Pick<HardwayLabArgs, 'name' | 'shape' | 'scope'>): string {
